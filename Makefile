@@ -1,0 +1,38 @@
+# The two set-up commands of the README: `make demo` and `make test`. Both install what they need:
+# Debian packages (ffmpeg, espeak-ng) when missing, then a virtualenv with this package in it.
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+DEMO ?= demo
+SYSTEM_PACKAGES := ffmpeg espeak-ng
+
+.PHONY: demo test install system-packages
+
+system-packages:
+	@missing=""; for tool in $(SYSTEM_PACKAGES); do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then \
+	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  echo "installing Debian packages:$$missing"; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(BIN)/.installed: setup.py pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+install: system-packages $(BIN)/.installed
+
+# Built-in demo: a synthesized corpus in CREMA-D's raw layout through all four stages.
+demo: install
+	rm -rf $(DEMO)
+	$(BIN)/python -m nossbench.builders.demo_corpus $(DEMO)/raw
+	$(BIN)/tfds build noss/crema_d --imports nossbench.builders --manual_dir $(DEMO)/raw --data_dir $(DEMO)/tfds
+	$(BIN)/prepare-splits noss/crema_d --data_dir $(DEMO)/tfds --out $(DEMO)/splits --intra-speaker
+	$(BIN)/compute-embeddings --task noss/crema_d --data_dir $(DEMO)/tfds --model logmel \
+	  --cache $(DEMO)/cache --export $(DEMO)/logmel.npz
+	$(BIN)/score-submission $(DEMO)/logmel.npz --task noss/crema_d --splits $(DEMO)/splits --out $(DEMO)/report
+
+test: install
+	$(BIN)/pytest -q

@@ -1,0 +1,5 @@
+"""TFDS builders `noss` and `hares`. Importing this package registers them with TFDS
+(`tfds build noss/crema_d --imports nossbench.builders`, or `import nossbench.builders` before `tfds.load`).
+"""
+
+from nossbench.builders.noss.noss_dataset_builder import Builder as Noss  # noqa: F401  (registers `noss`)

@@ -1,0 +1,1 @@
+"""The `noss` TFDS builder: one config per NOSS task."""

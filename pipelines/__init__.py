@@ -1,0 +1,1 @@
+"""Apache Beam pipelines: `compute-embeddings` and the embedding cache it fills."""

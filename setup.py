@@ -1,0 +1,43 @@
+"""Installs the top-level folders as subpackages of one import package, `nossbench`."""
+
+import setuptools
+
+STAGES = ["builders", "builders.noss", "builders.sources", "splits", "embeddings", "pipelines", "scoring"]
+
+setuptools.setup(
+    name="nossbench",
+    version="0.1.0",
+    description="Datasets, splits, embeddings and scoring for the NOSS and HARES audio benchmarks.",
+    python_requires=">=3.10",
+    packages=["nossbench"] + [f"nossbench.{stage}" for stage in STAGES],
+    package_dir={"nossbench": "."} | {f"nossbench.{s}": s.replace(".", "/") for s in STAGES},
+    # TFDS reads these from a builder's folder at build time.
+    package_data={"nossbench.builders.noss": ["README.md", "CITATIONS.bib", "TAGS.txt", "checksums.tsv"]},
+    install_requires=[
+        "numpy>=1.26",
+        "pandas>=2.1",
+        "pyarrow>=14",
+        "scikit-learn>=1.4",
+        "soundfile>=0.12",
+        "soxr>=0.3.7",
+        "tqdm",
+        "etils[epath]",
+        "tensorflow>=2.16",
+        "tensorflow-datasets>=4.9.6",
+        # The `tfds` command imports these, but tensorflow-datasets does not install them.
+        "mlcroissant",
+        "importlib_resources",
+        "apache-beam[tfrecord]>=2.56",
+    ],
+    extras_require={
+        "test": ["pytest>=8"],
+        "gcs": ["google-cloud-storage", "apache-beam[gcp]>=2.56"],
+    },
+    entry_points={
+        "console_scripts": [
+            "prepare-splits=nossbench.splits.cli:main",
+            "compute-embeddings=nossbench.pipelines.compute_embeddings:main",
+            "score-submission=nossbench.scoring.cli:main",
+        ]
+    },
+)

@@ -1,0 +1,1 @@
+"""Split algorithms, split manifests (write, read, check) and the `prepare-splits` command."""
