@@ -1,6 +1,16 @@
 """Installs the top-level folders as subpackages of one import package, `nossbench`."""
 
 import setuptools
+from setuptools.command.build_py import build_py
+
+
+class BuildPy(build_py):
+  """The root package is the repository root: keep setup.py itself out of it."""
+
+  def find_package_modules(self, package, package_dir):
+    modules = super().find_package_modules(package, package_dir)
+    return [m for m in modules if (m[0], m[1]) != ("nossbench", "setup")]
+
 
 STAGES = ["builders", "builders.noss", "builders.sources", "splits", "embeddings", "pipelines", "scoring"]
 
@@ -9,6 +19,7 @@ setuptools.setup(
     version="0.1.0",
     description="Datasets, splits, embeddings and scoring for the NOSS and HARES audio benchmarks.",
     python_requires=">=3.10",
+    cmdclass={"build_py": BuildPy},
     packages=["nossbench"] + [f"nossbench.{stage}" for stage in STAGES],
     package_dir={"nossbench": "."} | {f"nossbench.{s}": s.replace(".", "/") for s in STAGES},
     # TFDS reads these from a builder's folder at build time.

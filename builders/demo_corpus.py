@@ -4,7 +4,7 @@ Voices play the actors (an espeak-ng voice variant plus a personal pitch and tem
 plays the emotions (pitch, tempo and loudness per emotion), so an embedding that captures prosody scores
 well above chance while speaker identity is a nuisance, as in the real task.
 
-    python -m nossbench.builders.demo_corpus OUT_DIR [--actors 15] [--sentences 12]
+    python -m nossbench.builders.demo_corpus OUT_DIR [--actors 20] [--sentences 12]
 """
 
 import argparse
@@ -63,7 +63,7 @@ def write_clip(out_dir: epath.Path, actor_index: int, sentence: str, emotion: st
   soundfile.write(str(out_dir / "AudioWAV" / name), samples, audio.TARGET_SAMPLE_RATE, subtype="PCM_16")
 
 
-def make_corpus(out_dir, actors: int = 15, sentences: int = 12) -> int:
+def make_corpus(out_dir, actors: int = 20, sentences: int = 12) -> int:
   """Writes `actors` x `sentences` x 6 emotion clips under out_dir/AudioWAV; returns the clip count."""
   if shutil.which("espeak-ng") is None:
     raise UserError("the demo corpus is spoken by espeak-ng, which is not installed: apt-get install espeak-ng")
@@ -81,7 +81,7 @@ def make_corpus(out_dir, actors: int = 15, sentences: int = 12) -> int:
 def main(argv):
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   parser.add_argument("out_dir")
-  parser.add_argument("--actors", type=int, default=15)
+  parser.add_argument("--actors", type=int, default=20)
   parser.add_argument("--sentences", type=int, default=12)
   args = parser.parse_args(argv)
   count = make_corpus(args.out_dir, args.actors, args.sentences)
