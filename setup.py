@@ -12,7 +12,7 @@ class BuildPy(build_py):
     return [m for m in modules if (m[0], m[1]) != ("nossbench", "setup")]
 
 
-STAGES = ["builders", "builders.noss", "builders.sources", "splits", "embeddings", "pipelines", "scoring"]
+STAGES = ["builders", "builders.noss", "builders.hares", "builders.sources", "splits", "embeddings", "pipelines", "scoring"]
 
 setuptools.setup(
     name="nossbench",
@@ -23,7 +23,8 @@ setuptools.setup(
     packages=["nossbench"] + [f"nossbench.{stage}" for stage in STAGES],
     package_dir={"nossbench": "."} | {f"nossbench.{s}": s.replace(".", "/") for s in STAGES},
     # TFDS reads these from a builder's folder at build time.
-    package_data={"nossbench.builders.noss": ["README.md", "CITATIONS.bib", "TAGS.txt", "checksums.tsv"]},
+    package_data={f"nossbench.builders.{name}": ["README.md", "CITATIONS.bib", "TAGS.txt", "checksums.tsv"]
+                  for name in ("noss", "hares")},
     install_requires=[
         "numpy>=1.26",
         "pandas>=2.1",

@@ -1,0 +1,1 @@
+"""The `hares` TFDS builder: one config per HARES task."""
