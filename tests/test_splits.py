@@ -1,17 +1,17 @@
-"""prepare-splits: canonical and intra-speaker manifests, determinism and the sha256 check."""
+"""prepare-splits end to end on a built noss/crema_d: every scheme, byte-identical reruns, the check."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pandas as pd
-import pytest
 
-from conftest import run_command
-from nossbench import UserError
-from nossbench.splits import intra_speaker, manifest
+from nossbench.splits import cli, intra_speaker, manifest
+from splits_helpers import speaker_table
 
-
-def speaker_table(sizes: dict[str, int]) -> pd.DataFrame:
-  rows = [(f"{s}_{i:03d}", ("a", "b")[i % 2], s) for s, n in sizes.items() for i in range(n)]
-  return pd.DataFrame(rows, columns=["example_id", "label", "speaker_id"])
+SCHEMES = ("--intra-speaker", "--speaker-disjoint", "--kfold", "4")
+FILES = ("canonical", "intra_speaker", "speaker_disjoint", "kfold")
 
 
 def test_intra_speaker_cuts_each_speaker_once_per_repeat():
@@ -26,7 +26,8 @@ def test_intra_speaker_cuts_each_speaker_once_per_repeat():
   # repeats differ, and labels travel with their examples
   by_repeat = [frozenset(cuts[(cuts.repeat == r) & (cuts.split == "test")]["example_id"]) for r in range(3)]
   assert len(set(by_repeat)) > 1
-  assert (cuts.merge(table, on="example_id")["label_x"] == cuts.merge(table, on="example_id")["label_y"]).all()
+  merged = cuts.merge(table, on="example_id")
+  assert (merged["label_x"] == merged["label_y"]).all()
 
 
 def test_adding_a_speaker_does_not_move_the_others():
@@ -37,46 +38,61 @@ def test_adding_a_speaker_does_not_move_the_others():
   pd.testing.assert_frame_equal(before.sort_values(key, ignore_index=True), after.sort_values(key, ignore_index=True))
 
 
-def test_prepare_splits_writes_canonical_and_intra_speaker_manifests(tone_dataset, tmp_path):
+def _prepare_splits(data_dir, out, hash_seed: str) -> subprocess.Popen:
+  """The installed command, as a user runs it, under a given PYTHONHASHSEED."""
+  executable = Path(sys.executable).parent / "prepare-splits"
+  env = dict(os.environ, PYTHONHASHSEED=hash_seed)
+  return subprocess.Popen([str(executable), "noss/crema_d", "--data_dir", str(data_dir), "--out", str(out), *SCHEMES],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def test_prepare_splits_writes_every_scheme_identically_under_any_hash_seed(tone_dataset, tmp_path, capsys):
   builder, written, _, data_dir = tone_dataset
-  out = tmp_path / "m"
-  result = run_command("prepare-splits", "noss/crema_d", "--data_dir", data_dir, "--out", out, "--intra-speaker")
-  assert "canonical: 144 examples" in result.stdout
+  runs = {seed: _prepare_splits(data_dir, tmp_path / seed, seed) for seed in ("1", "4242")}
+  results = {seed: run.communicate() + (run.returncode,) for seed, run in runs.items()}
+  for stdout, stderr, code in results.values():
+    assert code == 0, stderr
+  stdout = results["1"][0]
+  assert "canonical: 144 examples" in stdout and "speaker_disjoint: 5 repeats" in stdout
+  assert "kfold: 4 folds, grouped by speaker_id" in stdout
+
+  out = tmp_path / "1"
   canonical, sidecar = manifest.read_manifest(out, "noss/crema_d", "canonical")
   assert sorted(canonical["example_id"]) == sorted(written)
   assert sidecar["rows"] == 144 and sidecar["scheme"] == "canonical"
   for split in ("train", "validation", "test"):
     assert (canonical["split"] == split).sum() == builder.info.splits[split].num_examples
-  speakers = canonical.groupby("speaker_id")["split"].nunique()
-  assert (speakers == 1).all()  # speaker-disjoint
+  assert (canonical.groupby("speaker_id")["split"].nunique() == 1).all()  # TFDS's splits are speaker-disjoint
+
   cuts, cuts_sidecar = manifest.read_manifest(out, "noss/crema_d", "intra_speaker")
   assert len(cuts) == 5 * 144 and cuts_sidecar["params"]["repeats"] == 5
+  assert cuts_sidecar["params"]["label_coverage"]["cuts"] == 5 * 12
 
-  again = tmp_path / "m2"
-  run_command("prepare-splits", "noss/crema_d", "--data_dir", data_dir, "--out", again, "--intra-speaker")
-  for name in ("canonical.csv", "intra_speaker.csv", "canonical.json", "intra_speaker.json"):
-    assert (out / "noss/crema_d" / name).read_bytes() == (again / "noss/crema_d" / name).read_bytes()
+  disjoint, _ = manifest.read_manifest(out, "noss/crema_d", "speaker_disjoint")
+  for _, rows in disjoint.groupby("repeat"):
+    assert sorted(rows["example_id"]) == sorted(written)
+    test_speakers = set(rows.loc[rows.split == "test", "speaker_id"])
+    assert test_speakers and not test_speakers & set(rows.loc[rows.split == "train", "speaker_id"])
+    assert (rows.split == "test").sum() == 24  # 12 examples a speaker, 0.2 of 12 speakers ~ 2 speakers
+
+  folds, folds_sidecar = manifest.read_manifest(out, "noss/crema_d", "kfold")
+  assert folds_sidecar["params"]["group"] == "speaker_id"
+  tests = folds[folds.split == "test"]
+  assert sorted(tests["example_id"]) == sorted(written)  # each example in test exactly once
+  assert (tests.groupby("speaker_id")["fold"].nunique() == 1).all()
+
+  for name in FILES:
+    for suffix in (".csv", ".json"):
+      path = Path("noss/crema_d") / (name + suffix)
+      assert (out / path).read_bytes() == (tmp_path / "4242" / path).read_bytes(), path
+
+  assert cli.main(["--check", str(out)]) == 0
+  assert "all manifests check out" in capsys.readouterr().out
 
 
-def test_an_edited_manifest_is_refused(tmp_path):
-  table = speaker_table({"s1": 4}).assign(split="train")
-  manifest.write_manifest(tmp_path, "noss/crema_d", "canonical", table, {"seed": None})
-  path = tmp_path / "noss/crema_d/canonical.csv"
-  path.write_text(path.read_text().replace("s1_000", "s1_999"))
-  with pytest.raises(UserError, match="does not match the sha256"):
-    manifest.read_manifest(tmp_path, "noss/crema_d", "canonical")
-
-
-def test_unbuilt_task_names_the_build_command(tmp_path):
-  result = run_command("prepare-splits", "noss/crema_d", "--data_dir", tmp_path, "--out", tmp_path / "m",
-                       check=False)
-  assert result.returncode == 2
-  assert "tfds build noss/crema_d --imports nossbench.builders" in result.stderr
-  assert "Traceback" not in result.stderr
-
-
-@pytest.mark.parametrize("flags, message", [(["--test-fraction", "1.5"], "--test-fraction"),
-                                            (["--repeats", "0"], "--repeats")])
-def test_bad_flags_are_one_line_errors(tmp_path, flags, message):
-  result = run_command("prepare-splits", "noss/crema_d", "--out", tmp_path, *flags, check=False)
-  assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+def test_unbuilt_task_names_the_build_command(tmp_path, capsys):
+  assert cli.main(["noss/crema_d", "--data_dir", str(tmp_path), "--out", str(tmp_path / "m")]) == 2
+  error = capsys.readouterr().err
+  line = next(line for line in error.splitlines() if line.startswith("error: "))
+  assert f"tfds build noss/crema_d --imports nossbench.builders --data_dir {tmp_path}" in line
+  assert "Traceback" not in error

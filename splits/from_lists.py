@@ -1,0 +1,105 @@
+"""Imports external split lists (official lists, or the Birdsong/TUT18 lists of Tagliasacchi et al.).
+
+A list folder holds one file per split, `<split>.txt` (also .tsv, .csv or .lst): one example per line,
+named by its example id or by its file's path, with or without folders and extension
+(`ff1010bird/64486`, `64486.wav`, `audio/airport-barcelona-0-0-a.wav`); further tab- or comma-separated
+fields, blank lines and `#` comments are ignored. Every entry must name exactly one example, and no
+example may be named twice: anything else is an error that lists the entries. Examples named in no list
+go to `unlisted_split` when given, else they are left out and reported.
+"""
+
+import hashlib
+import re
+
+import pandas as pd
+from etils import epath
+
+from nossbench import UserError
+
+SUFFIXES = (".txt", ".tsv", ".csv", ".lst")
+AUDIO_EXTENSION = re.compile(r"\.(wav|flac|mp3|ogg|m4a|aiff?)$", re.IGNORECASE)
+SHOWN = 10  # entries named in an error
+
+
+def read_lists(folder) -> tuple[dict[str, tuple[str, str, list[tuple[int, str]]]], list[str]]:
+  """({split: (file name, sha256, [(line number, entry)])}, names of the files that are not lists)."""
+  folder = epath.Path(folder)
+  if not folder.is_dir():
+    raise UserError(f"--from-lists {folder}: no such folder; give the folder that holds train.txt, test.txt, ...")
+  lists, ignored = {}, []
+  for path in sorted(folder.iterdir(), key=lambda p: p.name):
+    if path.suffix.lower() not in SUFFIXES or path.name.startswith("."):
+      ignored.append(path.name)
+      continue
+    if path.stem in lists:
+      raise UserError(f"--from-lists {folder}: two lists for split {path.stem!r}; keep one.")
+    entries, data = [], path.read_bytes()
+    try:
+      text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+      raise UserError(f"--from-lists {path}: not UTF-8 text ({error}); save the list as UTF-8.") from error
+    for number, line in enumerate(text.splitlines(), start=1):
+      entry = re.split(r"[\t,]", line, maxsplit=1)[0].strip()
+      if entry and not entry.startswith("#"):
+        entries.append((number, AUDIO_EXTENSION.sub("", entry)))
+    lists[path.stem] = (path.name, hashlib.sha256(data).hexdigest(), entries)
+  if not lists:
+    raise UserError(f"--from-lists {folder}: no list files ({'/'.join(SUFFIXES)}) in it.")
+  return lists, ignored
+
+
+class _Matcher:
+  """Finds the one example an entry names: its id, a path ending in its id, or a trailing part of its id."""
+
+  def __init__(self, ids):
+    self.ids = set(ids)
+    self.by_tail = None  # built on first need: 'a/b/c' is reachable as 'b/c' and 'c'
+
+  def match(self, entry: str) -> list[str]:
+    parts = entry.strip("/").split("/")
+    for start in range(len(parts)):
+      candidate = "/".join(parts[start:])
+      if candidate in self.ids:
+        return [candidate]
+    if self.by_tail is None:
+      self.by_tail = {}
+      for example_id in sorted(self.ids):
+        pieces = example_id.split("/")
+        for start in range(1, len(pieces)):
+          self.by_tail.setdefault("/".join(pieces[start:]), []).append(example_id)
+    return self.by_tail.get(entry.strip("/"), [])
+
+
+def lists_split(table: pd.DataFrame, folder, unlisted_split: str | None = None) -> tuple[pd.DataFrame, dict]:
+  """Returns (manifest rows with the lists' splits, a report: files, ignored files, unlisted examples)."""
+  lists, ignored = read_lists(folder)
+  matcher = _Matcher(table["example_id"])
+  chosen, unknown, ambiguous, repeated = {}, [], [], []
+  for split, (name, _, entries) in lists.items():
+    for number, entry in entries:
+      where = f"{name}:{number} {entry!r}"
+      matches = matcher.match(entry)
+      if not matches:
+        unknown.append(where)
+      elif len(matches) > 1:
+        ambiguous.append(f"{where} ({', '.join(matches[:3])}{', ...' if len(matches) > 3 else ''})")
+      elif matches[0] in chosen:
+        repeated.append(f"{where} = {matches[0]}, already in {chosen[matches[0]]}")
+      else:
+        chosen[matches[0]] = split
+  problems = [(unknown, "name no example of the dataset"), (ambiguous, "match several examples; use full ids"),
+              (repeated, "name an example already listed")]
+  if any(found for found, _ in problems):
+    raise UserError(f"--from-lists {folder}: " + "; ".join(
+        f"{len(found)} entries {what}: {', '.join(found[:SHOWN])}{' ...' if len(found) > SHOWN else ''}"
+        for found, what in problems if found) + ". Check that the lists belong to this dataset and build.")
+  split = table["example_id"].map(chosen)
+  unlisted = sorted(table.loc[split.isna(), "example_id"])
+  if unlisted_split:
+    split = split.fillna(unlisted_split)
+  rows = table.assign(split=split).dropna(subset=["split"]).reset_index(drop=True)
+  report = {"lists": {name: {"entries": len(entries), "sha256": digest} for name, digest, entries in lists.values()},
+            "ignored_files": ignored, "unlisted": len(unlisted), "unlisted_split": unlisted_split,
+            "unlisted_examples": unlisted if not unlisted_split else []}
+  return rows, report
+
