@@ -12,6 +12,11 @@ class BuildPy(build_py):
     return [m for m in modules if (m[0], m[1]) != ("nossbench", "setup")]
 
 
+ONNX = ["onnxruntime>=1.17", "openwakeword==0.4.0"]
+OPENSMILE = ["opensmile>=2.5"]
+# torchcrepe 0.0.23+ imports torchaudio, whose PyPI wheels are CUDA builds tied to other torch versions.
+TORCH = ["torch==2.13.0", "torchcrepe==0.0.22", "librosa>=0.10", "resampy", "webrtcvad-wheels>=2.0.14"]
+
 STAGES = ["builders", "builders.noss", "builders.hares", "builders.sources", "splits", "embeddings", "pipelines", "scoring"]
 
 setuptools.setup(
@@ -42,8 +47,14 @@ setuptools.setup(
         "apache-beam[tfrecord]>=2.56",
     ],
     extras_require={
-        "test": ["pytest>=8"],
+        "test": ["pytest>=8", "onnx"],  # onnx: tests export a small torch model to ONNX
         "gcs": ["google-cloud-storage", "apache-beam[gcp]>=2.56"],
+        # Optional model families. Resemblyzer itself goes in with --no-deps (see Makefile): its declared
+        # dependencies (webrtcvad, typing) are broken on current setuptools / Python 3.11.
+        "onnx": ONNX,
+        "opensmile": OPENSMILE,
+        "torch": TORCH,
+        "models": ONNX + OPENSMILE + TORCH,
     },
     entry_points={
         "console_scripts": [

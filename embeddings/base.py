@@ -1,21 +1,55 @@
-"""What every embedding model provides to the pipeline."""
+"""What every embedding model provides to the pipeline, and small helpers the model families share."""
 
+import functools
 import hashlib
+import importlib
 import json
+import os
 
 import numpy as np
+from etils import epath
+
+from nossbench import UserError
+
+# Optional packages, with the command that installs each: a missing one is a user error, not a traceback.
+INSTALL_HINTS = {
+    "onnxruntime": "pip install 'nossbench[onnx]'",
+    "openwakeword": "pip install 'nossbench[onnx]'",
+    "opensmile": "pip install 'nossbench[opensmile]'",
+    "torch": "pip install 'nossbench[torch]'",
+    "torchcrepe": "pip install 'nossbench[torch]'",
+    # resemblyzer 0.1.4 declares `webrtcvad` (broken without pkg_resources) and the `typing` backport:
+    # its working dependencies come with the extra, the package itself without its own.
+    "resemblyzer": "pip install 'nossbench[torch]' && pip install --no-deps resemblyzer==0.1.4",
+}
+
+
+def require(module: str, model: str):
+  """Imports an optional package, or explains how to install it."""
+  try:
+    return importlib.import_module(module)
+  except ImportError as error:
+    hint = INSTALL_HINTS.get(module.split(".")[0], f"pip install {module.split('.')[0]}")
+    raise UserError(f"model {model!r} needs the Python package {module!r}, which cannot be imported "
+                    f"({error}); install it with: {hint}") from None
 
 
 class EmbeddingModel:
   """A model maps a batch of waveforms to frame-level outputs for each requested layer.
 
-  Subclasses set `name`, `sample_rate`, `layers` (names, in depth order) and implement `config()` (every
-  setting that changes the output) and `embed()`. One `embed` call runs one forward pass for all layers.
+  Subclasses set `name`, `sample_rate`, `layers` (names, in depth order), `framework` (whose report
+  decides `--device auto`, see device.py), document how they pad clips shorter than their window, and
+  implement `config()` (every setting that changes the output) and `embed()`. One `embed` call runs one
+  forward pass for all requested layers. `device` is already resolved: `cpu` or `gpu`.
   """
 
   name: str
   sample_rate: int
   layers: tuple[str, ...]
+  framework: str = "cpu-only"
+
+  def __init__(self, device: str = "cpu"):
+    self.device = device
 
   def config(self) -> dict:
     raise NotImplementedError
@@ -24,13 +58,75 @@ class EmbeddingModel:
     """sha256 over the weights; models without weights have none."""
     return ""
 
-  @property
+  def identity(self) -> str:
+    """What the fingerprint calls the model: its name; adapters use their kind, so that a model file
+    moved to another path keeps its fingerprint."""
+    return self.name
+
+  @functools.cached_property
   def fingerprint(self) -> str:
     """Changes whenever the weights or any output-changing setting change; part of every cache key."""
-    blob = json.dumps({"name": self.name, "config": self.config(), "weights": self.weights_digest()},
+    blob = json.dumps({"name": self.identity(), "config": self.config(), "weights": self.weights_digest()},
                       sort_keys=True)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
 
+  def output_dims(self) -> dict[str, tuple[int, ...]]:
+    """Shape of one frame of each layer, measured once on one second of silence."""
+    if "_output_dims" not in self.__dict__:
+      outputs = self.embed([np.zeros(self.sample_rate, np.float32)], self.layers)
+      self._output_dims = {layer: tuple(int(d) for d in outputs[layer][0].shape[1:]) for layer in self.layers}
+    return self._output_dims
+
+  def check_layers(self, layers) -> tuple[str, ...]:
+    layers = tuple(layers)
+    unknown = [layer for layer in layers if layer not in self.layers]
+    if unknown:
+      raise UserError(f"{self.name} has no layer {', '.join(unknown)}; its layers: {', '.join(self.layers)}")
+    return layers
+
   def embed(self, waveforms: list[np.ndarray], layers: tuple[str, ...]) -> dict[str, list[np.ndarray]]:
-    """waveforms: float32 mono at `sample_rate` in [-1, 1]. Returns {layer: [frames x dims per clip]}."""
+    """waveforms: float32 mono at `sample_rate` in [-1, 1]. Returns {layer: [frames x dims per clip]},
+    at least one frame per clip."""
     raise NotImplementedError
+
+
+def pad_to(wave: np.ndarray, length: int) -> np.ndarray:
+  """Zero-pads a clip at the end to at least `length` samples."""
+  wave = np.asarray(wave, np.float32)
+  return np.pad(wave, (0, length - len(wave))) if len(wave) < length else wave
+
+
+def stack_padded(waveforms, length: int | None = None) -> np.ndarray:
+  """[batch, longest] float32, each clip zero-padded at the end."""
+  length = max([length or 0] + [len(w) for w in waveforms])
+  batch = np.zeros((len(waveforms), max(length, 1)), np.float32)
+  for row, wave in enumerate(waveforms):
+    batch[row, :len(wave)] = wave
+  return batch
+
+
+def file_digest(path) -> str:
+  """sha256 of a weights file, or of every file under a folder (relative names included, sorted); local
+  paths and gs:// alike."""
+  root = epath.Path(path)
+  files, folders = ([root], []) if root.is_file() else ([], [root])
+  while folders:
+    for child in folders.pop().iterdir():
+      (folders if child.is_dir() else files).append(child)
+  digest = hashlib.sha256()
+  for name in sorted(files, key=lambda f: os.path.relpath(os.fspath(f), os.fspath(root))):
+    digest.update(os.path.relpath(os.fspath(name), os.fspath(root)).encode("utf-8") + b"\0")
+    with name.open("rb") as handle:
+      for block in iter(lambda: handle.read(1 << 20), b""):
+        digest.update(block)
+  return digest.hexdigest()
+
+
+def arrays_digest(arrays) -> str:
+  """sha256 over a sequence of weight arrays (shapes included)."""
+  digest = hashlib.sha256()
+  for array in arrays:
+    array = np.ascontiguousarray(array)
+    digest.update(str((array.dtype.str, array.shape)).encode("utf-8"))
+    digest.update(array.tobytes())
+  return digest.hexdigest()
