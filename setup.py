@@ -38,6 +38,8 @@ setuptools.setup(
         "soundfile>=0.12",
         "soxr>=0.3.7",
         "tqdm",
+        "matplotlib>=3.8",  # report.png
+        "google-crc32c>=1.5",  # TFRecord checksums in score-submission (beam's [tfrecord] brings only crcmod)
         "etils[epath]",
         "tensorflow>=2.16",
         "tensorflow-datasets>=4.9.6",

@@ -1,62 +1,221 @@
-"""`score-submission FILE.npz --task noss/crema_d --splits M`: validates a submission and scores it."""
+"""`score-submission`: validates embedding submissions and scores them with the NOSS protocol.
+
+  score-submission SUB [SUB ...] --task noss/crema_d --splits M      one task (parts are concatenated)
+  score-submission noss/crema_d=a.npz noss/savee=b.parquet --splits M    several tasks, one report
+  score-submission CACHE_FOLDER --splits M     every task whose cache entries lie below the folder
+  score-submission --compare A B ... [--task T] --splits M     submissions or earlier reports side by side
+
+A submission is an .npz (`example_id` [N] str, `embedding` [N, D] float, or [N, T, D] frames), a
+.parquet (`example_id` string, `embedding` list of floats, or list of frames), TFRecord files, or
+compute-embeddings cache entry folders; frame-level input is mean-pooled. Every scheme prepare-splits
+wrote for the task is scored: canonical, lists, speaker_disjoint, kfold, intra_speaker, trials
+(verification).
+Exit code 2 lists every problem of an invalid submission (--json: as JSON on stdout).
+"""
 
 import argparse
 import hashlib
+import json
+import re
+import sys
 
 import numpy as np
+from etils import epath
 
 import nossbench
 from nossbench import UserError, command_line
-from nossbench.scoring import probes, report, submission
+from nossbench.scoring import grid, models, plot, protocols, report, submission, verification
+from nossbench.scoring.problems import InvalidSubmission
 from nossbench.splits import manifest
 
+TASK_PATTERN = re.compile(r"^[a-z0-9_]+/[a-z0-9_]+$")
 
-def _sha256(path) -> str:
+
+def _parser():
+  parser = argparse.ArgumentParser(prog="score-submission", description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument("inputs", nargs="*", metavar="SUBMISSION", help="file or folder, or TASK=PATH")
+  parser.add_argument("--task", help="<benchmark>/<task> of plain SUBMISSION paths, e.g. noss/crema_d")
+  parser.add_argument("--splits", help="manifest root written by prepare-splits")
+  parser.add_argument("--out", default="report", help="folder for report.json, report.md, report.png (./report)")
+  parser.add_argument("--name", help="the submission's name in reports (default: its file name)")
+  parser.add_argument("--compare", nargs="+", metavar="A",
+                      help="submissions (scored now, with --task/--splits) or report folders/report.json to "
+                           "put side by side")
+  parser.add_argument("--seed", type=int, default=0, help="seeds forests and held-out validation (0)")
+  parser.add_argument("--jobs", type=int, default=-1, help="worker processes (-1: all cores); never changes a score")
+  parser.add_argument("--models", default=",".join(models.MODELS),
+                      help=f"probe models to choose among (default: all of {','.join(models.MODELS)})")
+  parser.add_argument("--select-by", choices=protocols.SELECT_METRICS,
+                      help="validation metric that chooses the configuration (accuracy; mAP for multi-label)")
+  parser.add_argument("--max-bytes", type=int, default=submission.DEFAULT_MAX_BYTES,
+                      help="refuse submissions whose embeddings are larger than this, unpacked")
+  parser.add_argument("--json", action="store_true", help="print the report (or the problem list) as JSON")
+  return parser
+
+
+def _group(inputs: list[str], task: str | None) -> dict[str, list[str]]:
+  """{task: paths} from plain paths (with --task), TASK=PATH items, or cache folders (tasks read from them)."""
+  grouped = {}
+  for item in inputs:
+    name, _, path = item.partition("=")
+    if path and TASK_PATTERN.match(name) and not epath.Path(item).exists():
+      grouped.setdefault(name, []).append(path)
+    elif task:
+      grouped.setdefault(task, []).append(item)
+    elif epath.Path(item).is_dir():
+      found = submission.tasks_in(item)
+      if not found:
+        raise UserError(f"{item}: no complete cache entry below it, so no task to score; give --task")
+      for name, entries in found.items():
+        grouped.setdefault(name, []).extend(map(str, entries))
+    else:
+      raise UserError(f"{item}: which task is it for? Give --task, or write it as TASK=PATH "
+                      "(e.g. noss/crema_d=embeddings.npz)")
+  return grouped
+
+
+def _sha256(paths: list[str]) -> str:
+  """Of every file making up the submission, in sorted order (folders: every file below them)."""
   digest = hashlib.sha256()
-  with open(path, "rb") as f:
-    for block in iter(lambda: f.read(1 << 20), b""):
-      digest.update(block)
+  files = sorted((f for p in map(epath.Path, paths) for f in ([p] if p.is_file() else submission.files_below(p))),
+                 key=str)
+  for f in files:
+    with f.open("rb") as stream:
+      for block in iter(lambda: stream.read(1 << 20), b""):
+        digest.update(block)
   return digest.hexdigest()
+
+
+def _scheme_exists(root, task: str, scheme: str) -> bool:
+  folder = epath.Path(root).joinpath(*task.split("/"))
+  return folder.exists() and any(p.name.split(".")[0] == scheme for p in folder.iterdir())
+
+
+def _score_task(name: str, table, x: np.ndarray, args, paths: list[str], raw) -> dict:
+  task = protocols.Task(name, table, x, seed=args.seed, jobs=args.jobs, model_names=args.model_list,
+                        select_by=args.select_by)
+  results = []
+  with grid.Variants(x, task.speakers, task.normalizations) as variants:
+    canonical = protocols.canonical(task, variants)
+    results.append(canonical)
+    for scheme, protocol in (("lists", protocols.lists), ("speaker_disjoint", protocols.speaker_disjoint),
+                             ("kfold", protocols.kfold)):
+      if _scheme_exists(args.splits, name, scheme):
+        results.append(protocol(task, variants, manifest.read_manifest(args.splits, name, scheme)[0]))
+    if _scheme_exists(args.splits, name, "intra_speaker") and task.multilabel:
+      task.notes.append("intra_speaker manifest not scored: the protocol is for single-label tasks")
+    elif _scheme_exists(args.splits, name, "intra_speaker"):
+      cuts = manifest.read_manifest(args.splits, name, "intra_speaker")[0]
+      config = protocols.intra_speaker_config(canonical, task.select_by)
+      results.append(protocols.intra_speaker(task, variants, cuts, config))
+  if _scheme_exists(args.splits, name, "trials"):
+    trials = manifest.read_manifest(args.splits, name, "trials")[0]
+    results.append(verification.score(name, x, task.positions, trials, args.seed))
+  return {
+      "task": name, "submission": " ".join(paths), "submission_sha256": _sha256(paths),
+      "n_examples": int(x.shape[0]), "dims": int(x.shape[1]), "seed": args.seed,
+      "nossbench_version": nossbench.__version__, "classes": [str(c) for c in task.classes],
+      "input_notes": raw.notes, "notes": task.notes, "warnings": submission.warnings_for(x), "results": results,
+  }
+
+
+class InvalidTasks(UserError):
+  """The invalid submissions of one run, each task's problems listed."""
+
+  def __init__(self, invalid: list[tuple[str, InvalidSubmission]]):
+    self.invalid = invalid
+    super().__init__(str(invalid[0][1]) if len(invalid) == 1 else "\n".join(f"{t}: {e}" for t, e in invalid))
+
+  def as_json(self) -> list[dict]:
+    return [{"task": t, "source": e.path, **p.as_dict()} for t, e in self.invalid for p in e.problems]
+
+
+def score(args, grouped: dict[str, list[str]], name: str) -> dict:
+  """Validates every task's submission first (all problems of all tasks at once), then scores them."""
+  if not args.splits:
+    raise UserError("--splits is required to score a submission: the manifest root written by prepare-splits")
+  checked, invalid = [], []
+  for task, paths in sorted(grouped.items()):
+    table, _ = manifest.read_manifest(args.splits, task, "canonical")
+    raw = submission.read(paths, args.max_bytes)
+    try:
+      checked.append((task, paths, table, submission.validate(" + ".join(paths), raw, table), raw))
+    except InvalidSubmission as error:
+      invalid.append((task, error))
+  if invalid:
+    raise InvalidTasks(invalid)
+  tasks = [_score_task(task, table, x, args, paths, raw) for task, paths, table, x, raw in checked]
+  if len(tasks) == 1:
+    return {"name": name, **tasks[0]}
+  return {"name": name, "submission": name, "nossbench_version": nossbench.__version__, "seed": args.seed,
+          "tasks": tasks}
+
+
+def _load_report(item: str) -> dict | None:
+  path = epath.Path(item)
+  path = path / "report.json" if path.is_dir() and (path / "report.json").exists() else path
+  if path.is_file() and path.name.endswith(".json"):
+    try:
+      return json.loads(path.read_text())
+    except ValueError as error:
+      raise UserError(f"{path}: not a readable report.json ({error})") from error
+  return None
+
+
+def _name(paths: list[str]) -> str:
+  return ", ".join(epath.Path(p.rstrip("/")).name for p in paths)
 
 
 @command_line
 def main(argv):
-  parser = argparse.ArgumentParser(prog="score-submission", description=__doc__)
-  parser.add_argument("submission", help=".npz with arrays example_id [N] (str) and embedding [N, D]")
-  parser.add_argument("--task", required=True, help="<benchmark>/<task>, e.g. noss/crema_d")
-  parser.add_argument("--splits", required=True, help="manifest root written by prepare-splits")
-  parser.add_argument("--out", default="report", help="folder for report.json and report.md (./report)")
-  parser.add_argument("--seed", type=int, default=0)
-  parser.add_argument("--max-bytes", type=int, default=submission.DEFAULT_MAX_BYTES,
-                      help="refuse submissions whose arrays are larger than this, unpacked")
-  args = parser.parse_args(argv)
-  if not args.submission.endswith(".npz"):
-    raise UserError(f"{args.submission}: only .npz submissions are read so far")
-
-  table, _ = manifest.read_manifest(args.splits, args.task, "canonical")
-  ids, embedding = submission.read_npz(args.submission, args.max_bytes)
-  x = submission.validate(args.submission, ids, embedding, table)
-  positions = {example_id: i for i, example_id in enumerate(table["example_id"])}
-
-  results = [probes.canonical(x, table, args.seed)]
+  args = _parser().parse_args(argv)
   try:
-    cuts, _ = manifest.read_manifest(args.splits, args.task, "intra_speaker")
-  except UserError:
-    cuts = None  # intra-speaker scoring is optional: prepare-splits --intra-speaker writes its manifest
-  if cuts is not None:
-    results.append(probes.intra_speaker(x, positions, cuts, args.seed))
+    _main(args)
+  except UserError as error:
+    if args.json:  # the same problems, for programs, on stdout
+      problems = error.as_json() if isinstance(error, InvalidTasks) else [{"code": "error", "message": str(error)}]
+      print(json.dumps({"valid": False, "problems": problems}, indent=2))
+    raise
 
-  scored = {
-      "task": args.task, "submission": args.submission, "submission_sha256": _sha256(args.submission),
-      "n_examples": int(x.shape[0]), "dims": int(x.shape[1]), "seed": args.seed,
-      "nossbench_version": nossbench.__version__, "results": results,
-      "warnings": submission.warnings_for(x),
-  }
-  json_path, md_path = report.write(scored, args.out)
-  print(report.markdown(scored))
-  print(f"wrote {json_path} and {md_path}")
-  if np.isnan(results[-1]["accuracy"]):
-    raise UserError("no speaker could be scored intra-speaker: every train cut holds a single class")
+
+def _main(args):
+  args.model_list = tuple(m.strip() for m in args.models.split(",") if m.strip())
+  unknown = [m for m in args.model_list if m not in models.MODELS]
+  if unknown or not args.model_list:
+    raise UserError(f"--models: unknown {unknown or 'empty list'}; choose among {', '.join(models.MODELS)}")
+  out = epath.Path(args.out)
+
+  if args.compare:
+    reports = []
+    for item in args.compare:
+      loaded = _load_report(item)
+      if loaded is None:
+        grouped = _group([item], args.task)
+        loaded = score(args, grouped, args.name if len(args.compare) == 1 and args.name else _name([item]))
+        single = out / _name([item]).replace(" ", "_")
+        report.write(loaded, single, report.markdown(loaded))
+      reports.append(loaded)
+    combined, text = {"compare": reports}, report.compare_markdown(reports)
+  else:
+    if not args.inputs:
+      raise UserError("give a submission to score (or --compare A B ...); see score-submission --help")
+    grouped = _group(args.inputs, args.task)
+    combined = score(args, grouped, args.name or _name(args.inputs))
+    reports, text = [combined], report.markdown(combined)
+
+  json_path, md_path = report.write(combined, out, text)
+  plot.write(reports, out / "report.png")
+  unscored = [f"{t['task']} intra-speaker" for r in reports for t in report.tasks_of(r) for x in t["results"]
+              if x["protocol"] == "intra_speaker" and not x["accuracy"] >= 0]  # NaN, or null from a report
+  if unscored:
+    raise UserError(f"{', '.join(unscored)}: no speaker could be scored (every train cut holds a single class); "
+                    f"the rest is in {json_path}")
+  if args.json:
+    print(report.to_json(combined))
+  else:
+    print(text)
+    print(f"wrote {json_path}, {md_path} and {out / 'report.png'}", file=sys.stderr)
 
 
 if __name__ == "__main__":

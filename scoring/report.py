@@ -1,50 +1,210 @@
-"""report.json (every number with how it was made) and report.md (laid out like the paper's tables)."""
+"""report.json (every number with how it was made) and report.md (laid out like the NOSS paper's tables).
+
+A report describes one submission: with one task, report.json is that task's record; with several, it is
+`{"submission", "tasks": [records]}`. `--compare` writes `{"compare": [reports]}`. In report.md, tasks
+are columns, as in the paper's Table 2 (canonical, repeated and k-fold protocols) and Table 3
+(intra-speaker); compared submissions are rows.
+"""
 
 import json
+import math
 
 from etils import epath
 
+from nossbench.scoring import models
 
-def _percent(value: float) -> str:
-  return f"{100 * value:.1f}"
+PROTOCOL_NAMES = {"canonical": "canonical split (test)", "lists": "supplied lists (test)",
+                  "speaker_disjoint": "speaker-disjoint repeats (test)", "kfold": "k-fold (test)",
+                  "intra_speaker": "intra-speaker", "verification": "verification"}
+TABLE2 = ("canonical", "lists", "speaker_disjoint", "kfold")
+DETAIL_METRICS = (("accuracy", "acc"), ("balanced_accuracy", "UAR"), ("macro_f1", "macro-F1"),
+                  ("micro_f1", "micro-F1"), ("auc", "AUC"), ("eer", "EER"), ("dprime", "d′"),
+                  ("map", "mAP"), ("roc_auc", "ROC-AUC"))
+
+
+def tasks_of(report: dict) -> list[dict]:
+  return report.get("tasks", [report])
+
+
+def label_of(report: dict) -> str:
+  return report.get("name") or report.get("submission", "submission")
+
+
+def headline(result: dict) -> tuple[str, float, float | None]:
+  """(metric, value, spread) shown for a result: accuracy, or mAP for multi-label tasks."""
+  metric = "map" if "map" in result else "accuracy"
+  return metric, result[metric], result.get(f"{metric}_std")
+
+
+def _percent(value: float, std: float | None = None) -> str:
+  if value is None or (isinstance(value, float) and math.isnan(value)):
+    return "n/a"
+  return f"{100 * value:.1f}" + (f" ± {100 * std:.1f}" if std is not None else "")
+
+
+def _cell(result: dict | None) -> str:
+  if result is None:
+    return "–"
+  metric, value, std = headline(result)
+  return _percent(value, std) + (" (mAP)" if metric == "map" else "")
+
+
+def _metric(result: dict, key: str) -> str:
+  value = result[key]
+  if key == "dprime":
+    return "n/a" if value is None else f"{value:.2f}"
+  return _percent(value, result.get(f"{key}_std"))
+
+
+def _row(label: str, cells) -> str:
+  return "| " + " | ".join([label, *cells]) + " |"
+
+
+def _table(header: str, tasks: list[str], rows: list[tuple[str, list[str]]]) -> list[str]:
+  return [_row(header, tasks), "|" + "---|" * (len(tasks) + 1), *[_row(label, cells) for label, cells in rows]]
+
+
+def _results(report: dict) -> dict[str, dict[str, dict]]:
+  """{task: {protocol: result}}."""
+  return {t["task"]: {r["protocol"]: r for r in t["results"]} for t in tasks_of(report)}
+
+
+def _describe(task: str, r: dict) -> str:
+  model = models.DESCRIPTIONS.get(r["model"], r["model"])
+  if r["protocol"] == "verification":
+    return (f"- {task}, verification: cosine similarity of {r['n_trials']} trial pairs ({r['n_target']} target), "
+            f"EER {_percent(r['eer'])}%, minDCF {r['min_dcf_p0.01']:.3f} (P_target 0.01), "
+            f"{r['min_dcf_p0.05']:.3f} (0.05).")
+  if r["protocol"] == "intra_speaker":
+    skipped = r["skipped_single_class_train"]
+    return (f"- {task}, intra-speaker: {model}, normalisation `{r['normalization']}` (the best logistic "
+            f"regression on the canonical validation split), one probe per speaker and repeat ({r['n_fits']} fits), accuracy averaged over "
+            f"{r['speakers']} speakers, then mean ± std over {r['repeats']} repeats"
+            + (f"; {len(skipped)} speakers skipped in some repeats (one class in train): {', '.join(skipped)}"
+               if skipped else "") + (f"; {len(r['failed'])} fits failed" if r["failed"] else "") + ".")
+  metric = r["selected_on"]
+  if r["protocol"] in ("canonical", "lists"):
+    chosen = _percent(r["validation"][metric.split()[-1]])
+    return (f"- {task}, {PROTOCOL_NAMES[r['protocol']]}: {model}, normalisation `{r['normalization']}`, the "
+            f"best of {len(r['grid'])} configurations by {metric} ({chosen}%; validation data: "
+            f"{r['validation_source']}); fit on {r['n_train']} train examples, tested on {r['n_test']}"
+            + (f"; majority-class chance {_percent(r['chance_accuracy'])}%" if "chance_accuracy" in r else "")
+            + ("" if r["converged"] is not False else "; the logistic regression stopped at its 100-iteration "
+               "limit, as in the reference") + ".")
+  parts = r.get("per_repeat") or r.get("per_fold")
+  chosen = sorted({f"{p['model']}/{p['normalization']}" for p in parts})
+  return (f"- {task}, {PROTOCOL_NAMES[r['protocol']]}: {len(parts)} {'repeats' if 'per_repeat' in r else 'folds'}, "
+          f"each choosing among {len(parts[0]['grid'])} configurations by {metric} (chosen: {', '.join(chosen)}); "
+          "mean ± std over them.")
+
+
+def _grid_table(task: str, r: dict) -> list[str]:
+  """Validation score of every configuration of a canonical result: models as rows."""
+  metric = r["selected_on"].split()[-1]
+  norms = list(dict.fromkeys(e["normalization"] for e in r["grid"]))
+  by_model = {}
+  for e in r["grid"]:
+    value = _percent(e["validation"][metric]) if "validation" in e else "failed"
+    if (e["model"], e["normalization"]) == (r["model"], r["normalization"]):
+      value = f"**{value}**"
+    by_model.setdefault(e["model"], {})[e["normalization"]] = value
+  return [f"Validation {metric} (%) of each configuration, {task} canonical (chosen in bold):", "",
+          *_table("model", norms, [(m, [cells.get(n, "–") for n in norms]) for m, cells in by_model.items()]), ""]
+
+
+def _single(report: dict) -> list[str]:
+  results, tasks = _results(report), [t["task"] for t in tasks_of(report)]
+  lines = []
+  main = [p for p in TABLE2 if any(p in results[t] for t in tasks)]
+  if main:
+    lines += ["## Accuracy (%), NOSS Table 2 layout", "",
+              *_table("protocol", tasks, [(PROTOCOL_NAMES[p], [_cell(results[t].get(p)) for t in tasks])
+                                          for p in main]),
+              ""]
+  intra = [t for t in tasks if "intra_speaker" in results[t]]
+  if intra:
+    lines += ["## Intra-speaker accuracy (%), NOSS Table 3 layout", "",
+              *_table("protocol", intra, [(PROTOCOL_NAMES["intra_speaker"],
+                                           [_cell(results[t]["intra_speaker"]) for t in intra])]), ""]
+  verified = [t for t in tasks if "verification" in results[t]]
+  if verified:
+    lines += ["## Speaker verification (cosine scoring)", "",
+              *_table("metric", verified, [
+                  ("EER (%)", [_percent(results[t]["verification"]["eer"]) for t in verified]),
+                  ("minDCF (P_target 0.01)", [f"{results[t]['verification']['min_dcf_p0.01']:.3f}" for t in verified]),
+                  ("minDCF (P_target 0.05)", [f"{results[t]['verification']['min_dcf_p0.05']:.3f}" for t in verified]),
+                  ("trials", [str(results[t]["verification"]["n_trials"]) for t in verified])]), ""]
+  detail = [(t, results[t][p]) for t in tasks for p in TABLE2 if p in results[t]]
+  if detail:
+    shown = [(key, label) for key, label in DETAIL_METRICS if any(isinstance(r.get(key), float) for _, r in detail)]
+    rows = []
+    for t, r in detail:
+      chosen = "chosen per part" if r["model"] == "varies" else f"{r['model']} / {r['normalization']}"
+      rows.append((f"{t}, {PROTOCOL_NAMES[r['protocol']]}, {chosen}",
+                   [_metric(r, key) if key in r else "–" for key, _ in shown]))
+    lines += ["## Every test metric (%; d′ as is)", "",
+              *_table("task, protocol, probe", [label for _, label in shown], rows), ""]
+  lines += ["## How each number was made", ""]
+  for t in tasks:
+    lines += [_describe(t, r) for r in results[t].values()]
+  for task in tasks_of(report):
+    lines += [f"- {task['task']}: {note}" for note in task.get("input_notes", []) + task.get("notes", [])]
+    lines += [f"- {task['task']}: warning: {w}" for w in task["warnings"]]
+  lines.append("")
+  for t in tasks:
+    if "canonical" in results[t]:
+      lines += _grid_table(t, results[t]["canonical"])
+  return lines
 
 
 def markdown(report: dict) -> str:
-  task, results = report["task"], {r["protocol"]: r for r in report["results"]}
-  lines = [f"# Scores for {report['submission']}", "",
-           f"{report['n_examples']} examples, {report['dims']} dimensions, seed {report['seed']}.", "",
-           f"| accuracy (%) | {task} |", "|---|---|"]
-  if "canonical" in results:
-    r = results["canonical"]
-    lines.append(f"| canonical split (test) | {_percent(r['accuracy'])} |")
-  if "intra_speaker" in results:
-    r = results["intra_speaker"]
-    lines.append(f"| intra-speaker | {_percent(r['accuracy'])} ± {_percent(r['accuracy_std'])} |")
-  lines += ["", "## How each number was made", ""]
-  if "canonical" in results:
-    r = results["canonical"]
-    lines.append(
-        f"- canonical: logistic regression on standardized embeddings, C={r['C']:g} chosen on validation "
-        f"(validation accuracy {_percent(r['validation_accuracy'])}%), fit on {r['n_train']} train examples, "
-        f"tested on {r['n_test']}; balanced accuracy {_percent(r['balanced_accuracy'])}%, majority-class "
-        f"chance {_percent(r['chance_accuracy'])}%.")
-  if "intra_speaker" in results:
-    r = results["intra_speaker"]
-    skipped = r["skipped_single_class_train"]
-    lines.append(
-        f"- intra-speaker: one logistic regression (C={r['C']:g}) per speaker, mean over {r['speakers']} "
-        f"speakers, mean ± std over {r['repeats']} repeats"
-        + (f"; {len(skipped)} speakers skipped in some repeats (one class in train): {', '.join(skipped)}"
-           if skipped else "") + ".")
-  for warning in report["warnings"]:
-    lines.append(f"- warning: {warning}")
+  tasks = tasks_of(report)
+  header = [f"# Scores for {label_of(report)}", "",
+            f"{len(tasks)} task{'s' if len(tasks) > 1 else ''}; "
+            + "; ".join(f"{t['task']}: {t['n_examples']} examples, {t['dims']} dimensions" for t in tasks)
+            + f"; seed {tasks[0]['seed']}. Every configuration is chosen on validation data only.", ""]
+  return "\n".join(header + _single(report)) + "\n"
+
+
+def compare_markdown(reports: list[dict]) -> str:
+  tasks = list(dict.fromkeys(t["task"] for r in reports for t in tasks_of(r)))
+  results = [(label_of(r), _results(r)) for r in reports]
+  lines = [f"# {len(reports)} submissions side by side", "",
+           "Rows are submissions, columns tasks; each number is chosen on validation data only.", ""]
+  for protocol in (*TABLE2, "intra_speaker"):
+    shown = [t for t in tasks if any(protocol in res.get(t, {}) for _, res in results)]
+    if shown:
+      title = "Intra-speaker accuracy (%), Table 3 layout" if protocol == "intra_speaker" else \
+          f"{PROTOCOL_NAMES[protocol]}, accuracy (%), Table 2 layout"
+      lines += [f"## {title}", "", *_table("submission", shown, [
+          (label, [_cell(res.get(t, {}).get(protocol)) for t in shown]) for label, res in results]), ""]
+  shown = [t for t in tasks if any("verification" in res.get(t, {}) for _, res in results)]
+  if shown:
+    lines += ["## Speaker verification, EER (%)", "", *_table("submission", shown, [
+        (label, [_percent(res[t]["verification"]["eer"]) if "verification" in res.get(t, {}) else "–"
+                 for t in shown]) for label, res in results]), ""]
   return "\n".join(lines) + "\n"
 
 
-def write(report: dict, out_dir) -> tuple[epath.Path, epath.Path]:
+def _strict(value):
+  """NaN (an undefined score) and ±inf (d′ of a perfect AUC) become null: report.json stays strict JSON."""
+  if isinstance(value, float) and not math.isfinite(value):
+    return None
+  if isinstance(value, dict):
+    return {k: _strict(v) for k, v in value.items()}
+  if isinstance(value, (list, tuple)):
+    return [_strict(v) for v in value]
+  return value
+
+
+def to_json(report: dict) -> str:
+  return json.dumps(_strict(report), indent=2, sort_keys=True, allow_nan=False)
+
+
+def write(report: dict, out_dir, text: str) -> tuple[epath.Path, epath.Path]:
   out_dir = epath.Path(out_dir)
   out_dir.mkdir(parents=True, exist_ok=True)
   json_path, md_path = out_dir / "report.json", out_dir / "report.md"
-  json_path.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
-  md_path.write_text(markdown(report))
+  json_path.write_text(to_json(report) + "\n")
+  md_path.write_text(text)
   return json_path, md_path

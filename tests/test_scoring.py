@@ -21,7 +21,7 @@ def splits_root(tmp_path):
   for s, split in enumerate(["train"] * 4 + ["validation", "test"]):
     for i in range(20):
       rows.append((f"spk{s}_{i:02d}", "abc"[i % 3], f"spk{s}", split))
-  table = pd.DataFrame(rows, columns=manifest.BASE_COLUMNS)
+  table = pd.DataFrame(rows, columns=manifest.columns("canonical"))
   manifest.write_manifest(tmp_path / "splits", TASK, "canonical", table, {"seed": None})
   return tmp_path / "splits", table
 
@@ -101,7 +101,7 @@ def test_oversized_submission_is_refused_before_reading(tmp_path, splits_root, c
 def test_constant_embeddings_warn(tmp_path, splits_root):
   splits, table = splits_root
   ids = table["example_id"].to_numpy().astype(str)
-  assert score(tmp_path, splits, ids, np.ones((120, 4), np.float32)) == 0
+  assert score(tmp_path, splits, ids, np.ones((120, 4), np.float32), "--models", "logreg") == 0
   report = json.loads((tmp_path / "report/report.json").read_text())
   assert report["warnings"] == ["every embedding is identical: scores will be at chance"]
 
