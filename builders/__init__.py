@@ -3,3 +3,4 @@
 """
 
 from nossbench.builders.noss.noss_dataset_builder import Builder as Noss  # noqa: F401  (registers `noss`)
+from nossbench.builders.hares.hares_dataset_builder import Builder as Hares  # noqa: F401  (registers `hares`)

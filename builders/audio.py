@@ -1,12 +1,14 @@
 """One audio decoder for every builder: any file in, 16 kHz mono int16 out.
 
-soundfile (libsndfile) reads wav/flac/ogg and their 8/16/24/32-bit and float variants directly; anything
-it cannot open (mp3, m4a, ...) goes through ffmpeg. Resampling uses soxr's 'VHQ' setting, a
+soundfile (libsndfile) reads wav/flac/ogg/mp3 and their 8/16/24/32-bit and float variants directly; anything
+it cannot open (m4a, aac, wma, ...) goes through ffmpeg. Resampling uses soxr's 'VHQ' setting, a
 band-limited polyphase resampler, so 44.1 kHz sources keep their spectrum up to 8 kHz without aliasing.
 """
 
 import io
+import os
 import subprocess
+import tempfile
 
 import numpy as np
 import soundfile
@@ -21,19 +23,27 @@ class AudioDecodeError(Exception):
 
 
 def _read_with_ffmpeg(data: bytes, name: str) -> tuple[np.ndarray, int]:
-  """Decodes any container ffmpeg knows into float32 wav at the source rate."""
-  try:
-    result = subprocess.run(
-        ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-i", "pipe:0",
-         "-f", "wav", "-acodec", "pcm_f32le", "pipe:1"],
-        input=data, capture_output=True, check=False)
-  except FileNotFoundError as error:
-    raise AudioDecodeError(
-        f"{name}: soundfile cannot read this format and ffmpeg is not installed "
-        "(apt-get install ffmpeg)") from error
+  """Decodes any container ffmpeg knows into float32 wav at the source rate.
+
+  ffmpeg reads from a temporary file, not a pipe: mp4/m4a files whose index (moov atom) sits at the end
+  need a seekable input.
+  """
+  suffix = os.path.splitext(name)[1].lower()
+  with tempfile.NamedTemporaryFile(suffix=suffix if suffix.isascii() else "") as source:
+    source.write(data)
+    source.flush()
+    try:
+      result = subprocess.run(
+          ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-i", source.name,
+           "-f", "wav", "-acodec", "pcm_f32le", "pipe:1"],
+          capture_output=True, check=False)
+    except FileNotFoundError as error:
+      raise AudioDecodeError(
+          f"{name}: soundfile cannot read this format and ffmpeg is not installed "
+          "(apt-get install ffmpeg)") from error
   if result.returncode != 0 or not result.stdout:
-    reason = result.stderr.decode(errors="replace").strip().splitlines()
-    raise AudioDecodeError(f"{name}: ffmpeg could not decode it ({reason[-1] if reason else 'no audio'})")
+    reason = result.stderr.decode(errors="replace").replace(source.name, "input").strip().splitlines()
+    raise AudioDecodeError(f"{name}: ffmpeg could not decode it ({reason[-1] if reason else 'no audio stream'})")
   samples, rate = soundfile.read(io.BytesIO(result.stdout), dtype="float32", always_2d=True)
   return samples, rate
 

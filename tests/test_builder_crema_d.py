@@ -68,5 +68,5 @@ def test_too_few_speakers_for_tfds_cut_is_explained(tmp_path):
 def test_a_missing_audio_folder_says_what_to_download(tmp_path):
   (tmp_path / "raw").mkdir()
   (tmp_path / "raw/summaryTable.csv").write_text("FileName\n")  # a folder, but not the clone's root
-  with pytest.raises(UserError, match="no folder .*AudioWAV.*git lfs pull"):
+  with pytest.raises(UserError, match="(?s)no folder .*AudioWAV.*git lfs pull.*gitlab.com/cs-cooper-lab/crema-d-mirror"):
     build("noss/crema_d", tmp_path / "raw", tmp_path / "tfds")

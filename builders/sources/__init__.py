@@ -12,3 +12,8 @@ class Clip:
   path: str  # where to read the audio from
   label: str
   speaker_id: str
+
+
+@dataclasses.dataclass(frozen=True)
+class MemberClip(Clip):
+  member: str  # the file's name inside the zip archive at `path`

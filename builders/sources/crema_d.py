@@ -15,7 +15,9 @@ _NAME = re.compile(r"^(?P<actor>\d{4})_(?P<sentence>[A-Z]{3})_(?P<emotion>[A-Z]{
 MANUAL_DOWNLOAD_INSTRUCTIONS = """\
 CREMA-D: clone https://github.com/CheyneyComputerScience/CREMA-D with git-lfs (`git lfs pull`) and pass
 the clone as --manual_dir, so that `<manual_dir>/AudioWAV/1001_DFA_ANG_XX.wav` exists. The audio-only
-folder AudioWAV/ (7,442 wav files, about 600 MB) is all that is read."""
+folder AudioWAV/ (7,442 wav files, about 600 MB) is all that is read. When GitHub answers that the
+repository is over its LFS budget/quota, take the same files from the maintainers' mirror,
+https://gitlab.com/cs-cooper-lab/crema-d-mirror (or the GitHub release assets), keeping AudioWAV/."""
 
 
 def list_clips(manual_dir) -> list[Clip]:

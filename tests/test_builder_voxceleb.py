@@ -1,0 +1,105 @@
+"""`noss/voxceleb` from both VoxCeleb1 archives and iden_split.txt, through Beam; verification trials."""
+
+import zipfile
+
+import pytest
+import tensorflow_datasets as tfds
+from apache_beam.options.pipeline_options import PipelineOptions
+from tensorflow_datasets.audio import voxceleb as tfds_voxceleb  # the reference
+
+from builder_helpers import examples, write_voxceleb
+from nossbench import UserError
+
+DEV, TEST = ("id10001", "id10002", "id10003"), ("id10270", "id10271")
+BAD = "id10002/video1_1/00002.wav"  # undecodable
+ABSENT = "id10001/missing/00001.wav"  # listed in iden_split.txt and veri_test.txt, in neither archive
+
+
+def build(manual_dir, data_dir, **kwargs):
+  import nossbench.builders  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
+
+  builder = tfds.builder("noss/voxceleb", data_dir=str(data_dir), **kwargs)
+  builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+      manual_dir=str(manual_dir), beam_options=PipelineOptions(["--direct_running_mode=in_memory"])))
+  return builder
+
+
+@pytest.fixture(scope="module")
+def voxceleb(tmp_path_factory):
+  root = tmp_path_factory.mktemp("voxceleb")
+  written, trials = write_voxceleb(root / "raw", DEV, TEST, dev_name="vox_dev_wav.zip", bad={BAD})
+  with (root / "raw/iden_split.txt").open("a") as lines:
+    lines.write(f"1 {ABSENT}\n")
+  with (root / "raw/veri_test.txt").open("a") as lines:
+    lines.write(f"0 {ABSENT} id10270/video0_0/00001.wav\n")
+  builder = build(root / "raw", root / "tfds", skip_bad_audio=True)
+  return builder, written, trials, root
+
+
+def test_splits_are_iden_split_with_the_test_archive_tfds_loses(voxceleb):
+  builder, written, _, root = voxceleb
+  zipfile.ZipFile(root / "raw/vox_dev_wav.zip").extractall(root / "extracted")
+  reference = tfds_voxceleb.Voxceleb(data_dir=str(root / "reference"))
+  files = reference._calculate_splits(root / "raw/iden_split.txt")  # pylint: disable=protected-access
+  tfds_ids = {split: {key.removesuffix(".wav") for key, _ in reference._generate_examples(root / "extracted", names)}  # pylint: disable=protected-access
+              for split, names in files.items()}
+  test_archive = {"train": {i for i, (n, s) in written.items() if s in TEST and n == 1},
+                  "validation": {i for i, (n, s) in written.items() if s in TEST and n == 2},
+                  "test": {i for i, (n, s) in written.items() if s in TEST and n == 3}}
+  ours = {split: set(by_id) for split, by_id in examples(builder).items()}
+  bad = BAD.removesuffix(".wav")
+  assert ours == {split: (tfds_ids[split] | test_archive[split]) - {bad} for split in ours}
+  assert all(ours[split] for split in ours) and not any(s in TEST for ids in tfds_ids.values() for s in ids)
+
+
+def test_bad_and_absent_files_are_listed_in_the_metadata(voxceleb):
+  builder, written, _, root = voxceleb
+  metadata = builder.info.metadata
+  assert metadata["skip_bad_audio"] is True
+  assert metadata["build_report_train"]["absent"] == [ABSENT]
+  split = ("train", "validation", "test")[written[BAD.removesuffix(".wav")][0] - 1]
+  [[name, reason]] = metadata[f"build_report_{split}"]["skipped"]
+  assert name == f"{root / 'raw/vox_dev_wav.zip'}:wav/{BAD}" and "could not decode" in reason
+  assert sum(len(metadata[f"build_report_{s}"]["skipped"]) for s in ("train", "validation", "test")) == 1
+
+
+def test_verification_trials_are_pairs_of_built_example_ids(voxceleb):
+  builder, _, trials, _ = voxceleb
+  metadata = builder.info.metadata
+  assert metadata["verification_trials"] == [[t, a, b] for t, a, b in trials]
+  assert metadata["verification_trials_dropped"] == [f"0 {ABSENT} id10270/video0_0/00001.wav"]
+  built = {i for by_id in examples(builder).values() for i in by_id}
+  assert {i for _, a, b in metadata["verification_trials"] for i in (a, b)} <= built
+  assert {t for t, _, _ in metadata["verification_trials"]} == {0, 1}
+
+
+def test_features_label_speaker_and_youtube_id(voxceleb):
+  builder, written, _, _ = voxceleb
+  names = builder.info.features["label"].names
+  assert len(names) == 1251 and names[0] == "id10001" and names[-1] == "id11251"
+  for by_id in examples(builder).values():
+    for example_id, example in by_id.items():
+      speaker, video, _ = example_id.split("/")
+      assert names[example["label"]] == example["speaker_id"].decode() == speaker == written[example_id][1]
+      assert example["youtube_id"].decode() == video and len(example["audio"]) == 800
+
+
+def test_absent_listed_file_fails_by_default_naming_it(tmp_path):
+  write_voxceleb(tmp_path / "raw", DEV[:1], TEST[:1])
+  with (tmp_path / "raw/iden_split.txt").open("a") as lines:
+    lines.write(f"2 {ABSENT}\n")
+  with pytest.raises(UserError, match=f"1 file\\(s\\) of the validation split .* not in the download: {ABSENT}"):
+    build(tmp_path / "raw", tmp_path / "tfds")
+
+
+def test_undecodable_member_fails_the_beam_build_naming_it(tmp_path):
+  write_voxceleb(tmp_path / "raw", DEV[:1], TEST[:1], videos=1, clips=3, bad={"id10270/video0_0/00002.wav"})
+  with pytest.raises(Exception, match="cannot decode .*vox1_test_wav.zip:wav/id10270/video0_0/00002.wav"):
+    build(tmp_path / "raw", tmp_path / "tfds")
+
+
+def test_joined_archive_parts_are_asked_for(tmp_path):
+  write_voxceleb(tmp_path / "raw", DEV[:1], TEST[:1])
+  (tmp_path / "raw/vox1_dev_wav.zip").rename(tmp_path / "raw/vox1_dev_wav_partaa")
+  with pytest.raises(UserError, match="cat vox1_dev_wav_part\\* > vox1_dev_wav.zip"):
+    build(tmp_path / "raw", tmp_path / "tfds")
