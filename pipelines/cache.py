@@ -1,19 +1,54 @@
 """The embedding cache: one entry per (model, fingerprint, layer, pooling, sample rate, task, split).
 
-An entry is a folder `<root>/<model>/<fingerprint>/<layer>/<pooling>-<rate>hz/<benchmark>/<task>/<split>/`
-holding sharded TFRecords of tf.train.Example (`example_id`, `embedding`, `shape`, `label`, `speaker_id`)
-and a completion record, COMPLETE.json, written last (temporary name, then rename). Only the shards the
-record lists are part of the entry: files left by an interrupted run are never read as complete.
+An entry is the folder `<root>/<model>/<fingerprint>/<layer>/<pooling>-<rate>hz/<benchmark>/<task>/<split>/`
+(names made path-safe). A complete entry holds:
+- `part-SSSSS-of-NNNNN.tfrecord`: tf.train.Example records with `example_id`, `embedding` (float32,
+  flattened), `shape` (`[dims]`, or `[frames, dims]` with pooling `none`), `speaker_id`, and `label`
+  (int) or `labels` (ints, multi-label tasks) as the dataset has them;
+- `COMPLETE.json`, written last: key, source (the dataset build), counts, dims, failed examples, shards,
+  parameters, model config. A record whose key or source differs from the run's is refused, not reused.
+An entry is complete if and only if COMPLETE.json exists, and readers read only the shards it lists.
+
+Resume, per example. Beam's file sinks make their files visible only when the whole pipeline succeeds,
+so a killed run would lose all its work. Instead every embedded batch is made durable at once:
+1. each batch's records go to `chunks-<source>/chunk-<sha256 of its ids>.tfrecord`, written under a
+   hidden temporary name and then renamed, so a chunk is either absent or whole (a retried batch
+   rewrites the same name); <source> hashes the dataset build (name, version, split, example and byte
+   counts), so chunks of a dataset since rebuilt are never resumed from;
+2. a run reads the chunks already there and skips the examples present in every requested layer's
+   chunks (reported as `cached`), embedding only the rest;
+3. once every example is embedded, old and new chunk records are regrouped into the shards: example
+   `e` goes to shard `sha256(e) mod N`, N = ceil(examples / examples_per_shard), sorted by id, one
+   record per id; each shard is written under a temporary name, then renamed;
+4. COMPLETE.json is written (temporary name, then rename) and only then are the chunks and stray files
+   removed.
+So which records sit in which shard, in which order, depends on the example ids and examples_per_shard
+only: not on where a run was interrupted, on the batches, or on the number of workers. The values are
+what the model gives for each clip: a model whose kernels round differently for different batch shapes
+(TensorFlow's, by ~1e-7 for `logmel`) gives float values equal up to that rounding.
 """
 
 import dataclasses
+import hashlib
 import json
+import re
 import uuid
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 from etils import epath
 
+from nossbench import UserError
+
 COMPLETE = "COMPLETE.json"
+CHUNKS = "chunks"
+TEMPORARY_PREFIX = ".tmp-"
+
+
+def path_component(text: str) -> str:
+  """A folder name for any model or layer name (e.g. `onnx:/models/x.onnx`); the fingerprint beside it
+  tells apart names that map to the same folder."""
+  return re.sub(r"[^A-Za-z0-9._=-]", "_", text)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,49 +62,170 @@ class EntryKey:
   split: str
 
   def path(self, root) -> epath.Path:
-    pooling = self.pooling.replace("+", "_")
-    return epath.Path(root).joinpath(self.model, self.fingerprint, self.layer,
-                                     f"{pooling}-{self.sample_rate}hz", *self.task.split("/"), self.split)
+    return epath.Path(root).joinpath(
+        path_component(self.model), self.fingerprint, path_component(self.layer),
+        f"{path_component(self.pooling.replace('+', '_'))}-{self.sample_rate}hz",
+        *self.task.split("/"), self.split)
+
+  def as_dict(self) -> dict:
+    return dataclasses.asdict(self)
 
 
-def read_completion(entry_dir: epath.Path) -> dict | None:
-  record = entry_dir / COMPLETE
-  return json.loads(record.read_text()) if record.exists() else None
+# --- records ---------------------------------------------------------------------------------------
+
+def serialize(example_id: str, embedding: np.ndarray, speaker_id: str = "", label: int | None = None,
+              labels: Iterable[int] | None = None) -> bytes:
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+  def ints(values):
+    return tf.train.Feature(int64_list=tf.train.Int64List(value=[int(v) for v in values]))
+
+  def text(value):
+    return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value.encode("utf-8")]))
+
+  embedding = np.asarray(embedding, np.float32)
+  feature = {"example_id": text(example_id), "speaker_id": text(speaker_id), "shape": ints(embedding.shape),
+             "embedding": tf.train.Feature(float_list=tf.train.FloatList(value=embedding.ravel()))}
+  if label is not None:
+    feature["label"] = ints([label])
+  if labels is not None:
+    feature["labels"] = ints(labels)
+  # deterministic: map entries in key order, so equal records are equal bytes in any process
+  return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString(deterministic=True)
+
+
+def parse(record: bytes) -> dict:
+  """One cache record as numpy: `embedding` has its stored shape; `label`/`labels` only when stored."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+  feature = tf.train.Example.FromString(record).features.feature
+  shape = tuple(feature["shape"].int64_list.value)
+  parsed = {"example_id": feature["example_id"].bytes_list.value[0].decode("utf-8"),
+            "speaker_id": feature["speaker_id"].bytes_list.value[0].decode("utf-8"),
+            "embedding": np.asarray(feature["embedding"].float_list.value, np.float32).reshape(shape)}
+  if "label" in feature:
+    parsed["label"] = int(feature["label"].int64_list.value[0])
+  if "labels" in feature:
+    parsed["labels"] = np.asarray(feature["labels"].int64_list.value, np.int64)
+  return parsed
+
+
+def example_id_of(record: bytes) -> str:
+  return parse(record)["example_id"]
+
+
+# --- files: every file appears whole or not at all -------------------------------------------------
+
+def write_records(path: epath.Path, records: Iterable[bytes]) -> None:
+  """Writes a TFRecord file under a hidden temporary name in the same folder, then renames it."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+  path = epath.Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  temporary = path.parent / f"{TEMPORARY_PREFIX}{uuid.uuid4().hex}-{path.name}"
+  with tf.io.TFRecordWriter(str(temporary)) as writer:
+    for record in records:
+      writer.write(record)
+  temporary.replace(path)
+
+
+def read_records(path: epath.Path) -> Iterator[bytes]:
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+  for record in tf.data.TFRecordDataset(str(path)):
+    yield record.numpy()
+
+
+def source_digest(source: dict) -> str:
+  return hashlib.sha256(json.dumps(source, sort_keys=True).encode("utf-8")).hexdigest()[:16]
+
+
+def chunks_dir(entry_dir: epath.Path, source: dict) -> epath.Path:
+  """Chunks of one dataset build: those of a dataset since rebuilt or changed are never resumed from."""
+  return epath.Path(entry_dir) / f"{CHUNKS}-{source_digest(source)}"
+
+
+def chunk_path(entry_dir: epath.Path, source: dict, example_ids: Iterable[str]) -> epath.Path:
+  digest = hashlib.sha256("\n".join(sorted(example_ids)).encode("utf-8")).hexdigest()[:24]
+  return chunks_dir(entry_dir, source) / f"chunk-{digest}.tfrecord"
+
+
+def list_chunks(entry_dir: epath.Path, source: dict) -> list[epath.Path]:
+  """Whole chunks of an unfinished entry (temporary files are hidden names and never match)."""
+  chunks = chunks_dir(entry_dir, source)
+  return sorted(chunks.glob("chunk-*.tfrecord")) if chunks.exists() else []
+
+
+def num_shards(num_examples: int, examples_per_shard: int) -> int:
+  return max(1, -(-num_examples // examples_per_shard))
+
+
+def shard_index(example_id: str, shards: int) -> int:
+  return int.from_bytes(hashlib.sha256(example_id.encode("utf-8")).digest()[:8], "big") % shards
+
+
+def shard_name(index: int, shards: int) -> str:
+  return f"part-{index:05d}-of-{shards:05d}.tfrecord"
+
+
+# --- completion record ------------------------------------------------------------------------------
+
+def read_completion(entry_dir: epath.Path, key: EntryKey | None = None, source: dict | None = None) -> dict | None:
+  """The entry's COMPLETE.json, or None while it is incomplete. A record written for another `key` (say,
+  another model fingerprint in a copied folder) or another `source` (the dataset since rebuilt or changed)
+  is refused rather than reused."""
+  path = epath.Path(entry_dir) / COMPLETE
+  if not path.exists():
+    return None
+  record = json.loads(path.read_text())
+  if key is not None and record.get("key") != key.as_dict():
+    raise UserError(
+        f"{path} was written for {record.get('key')}, not for {key.as_dict()} (a different model "
+        "fingerprint or setting): it will not be reused. Delete that folder and run again.")
+  if source is not None and record.get("source") != source:
+    raise UserError(
+        f"{path} was computed from {record.get('source')}, but the dataset is now {source} (rebuilt or "
+        "changed since): it will not be reused. Delete that folder, or choose another --cache, and run again.")
+  return record
 
 
 def write_completion(entry_dir: epath.Path, record: dict) -> None:
-  temporary = entry_dir / f".{COMPLETE}.{uuid.uuid4().hex}"
+  entry_dir = epath.Path(entry_dir)
+  temporary = entry_dir / f"{TEMPORARY_PREFIX}{uuid.uuid4().hex}-{COMPLETE}"
   temporary.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
-  temporary.rename(entry_dir / COMPLETE)
+  temporary.replace(entry_dir / COMPLETE)
 
 
-def serialize(example_id: str, embedding: np.ndarray, label: int, speaker_id: str) -> bytes:
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+def remove_work_files(entry_dir: epath.Path, shards: Iterable[str]) -> None:
+  """After COMPLETE.json: removes the chunks, temporary files and shards the record does not list."""
+  entry_dir = epath.Path(entry_dir)
+  keep = set(shards) | {COMPLETE}
+  for path in entry_dir.iterdir():
+    if path.name.startswith(CHUNKS):
+      path.rmtree()
+    elif path.name not in keep and (path.name.startswith(TEMPORARY_PREFIX) or path.name.startswith("part-")):
+      path.unlink()
 
-  feature = {
-      "example_id": tf.train.Feature(bytes_list=tf.train.BytesList(value=[example_id.encode("utf-8")])),
-      "embedding": tf.train.Feature(float_list=tf.train.FloatList(value=embedding.ravel())),
-      "shape": tf.train.Feature(int64_list=tf.train.Int64List(value=embedding.shape)),
-      "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
-      "speaker_id": tf.train.Feature(bytes_list=tf.train.BytesList(value=[speaker_id.encode("utf-8")])),
-  }
-  return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+# --- reading a complete entry -----------------------------------------------------------------------
+
+def read_entry_records(entry_dir: epath.Path) -> list[dict]:
+  """Every record of a complete entry (see `parse`), sorted by example id."""
+  entry_dir = epath.Path(entry_dir)
+  record = read_completion(entry_dir)
+  if record is None:
+    raise UserError(f"{entry_dir} is not a complete cache entry (no {COMPLETE}): run compute-embeddings "
+                    "for it first; an interrupted run resumes where it stopped.")
+  parsed = [parse(r) for shard in record["shards"] for r in read_records(entry_dir / shard["name"])]
+  return sorted(parsed, key=lambda r: r["example_id"])
 
 
 def read_entry(entry_dir: epath.Path) -> tuple[list[str], np.ndarray]:
-  """Returns (example ids, embeddings [N, D]) of a complete entry, sorted by example id."""
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
-
-  record = read_completion(entry_dir)
-  if record is None:
-    raise FileNotFoundError(f"{entry_dir} is not a complete cache entry (no {COMPLETE})")
-  spec = {"example_id": tf.io.FixedLenFeature([], tf.string),
-          "embedding": tf.io.VarLenFeature(tf.float32)}
-  ids, vectors = [], []
-  files = [str(entry_dir / name) for name in record["shards"]]
-  for example in tf.data.TFRecordDataset(files).batch(1024).map(lambda x: tf.io.parse_example(x, spec)):
-    ids.extend(x.decode("utf-8") for x in example["example_id"].numpy())
-    vectors.append(tf.sparse.to_dense(example["embedding"]).numpy())
-  embeddings = np.concatenate(vectors) if vectors else np.zeros((0, 0), np.float32)
-  order = np.argsort(ids, kind="stable")
-  return [ids[i] for i in order], embeddings[order]
+  """Returns (example ids, embeddings [N, D]) of a complete pooled entry, sorted by example id."""
+  records = read_entry_records(entry_dir)
+  if any(r["embedding"].ndim != 1 for r in records):
+    raise UserError(f"{entry_dir} holds frame-level embeddings (pooling none): read them with "
+                    "read_entry_records, or compute the entry with --pooling mean.")
+  dims = records[0]["embedding"].shape[0] if records else 0
+  embeddings = np.stack([r["embedding"] for r in records]) if records else np.zeros((0, dims), np.float32)
+  return [r["example_id"] for r in records], embeddings

@@ -4,147 +4,214 @@
                        [any Beam pipeline option, e.g. --runner DataflowRunner --project ...]
 
 Each (layer, split) result is one cache entry (see pipelines/cache.py). A complete entry with the same
-key is reused, never computed again; only missing entries are computed.
+key is reused, never computed again; an incomplete one resumes from the batches earlier runs made
+durable. Running on Dataflow and on GPU workers: pipelines/README.md.
 """
 
 import argparse
-import os
+import dataclasses
+import logging
+import re
 import time
-import uuid
 
 import apache_beam as beam
-import numpy as np
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.utils import shared as beam_shared
 
 import nossbench
 from nossbench import UserError, command_line
+from nossbench.embeddings import device as device_lib
 from nossbench.embeddings import pooling as pooling_lib
 from nossbench.embeddings import registry
-from nossbench.pipelines import cache, export
-
-COUNTER_NAMESPACE = "nossbench"
+from nossbench.pipelines import cache, export, transforms
 
 
-class EmbedBatch(beam.DoFn):
-  """Runs the model on a batch of examples; emits one serialized record per example for each layer."""
-
-  def __init__(self, model_name: str, layers: tuple[str, ...], pooling: str, split: str):
-    self.model_name, self.layers, self.pooling, self.split = model_name, layers, pooling, split
-    self.model = None
-
-  def setup(self):
-    self.model = registry.get_model(self.model_name)
-
-  def process(self, batch):
-    waveforms = [example["audio"].astype(np.float32) / 32768.0 for example in batch]
-    outputs = self.model.embed(waveforms, self.layers)
-    for layer in self.layers:
-      for example, frames in zip(batch, outputs[layer]):
-        example_id = example["example_id"].decode("utf-8")
-        embedding = pooling_lib.pool(frames, self.pooling)
-        if not np.all(np.isfinite(embedding)):
-          raise ValueError(f"{self.model_name} layer {layer} gave NaN or Inf for example {example_id}")
-        yield beam.pvalue.TaggedOutput(layer, cache.serialize(
-            example_id, embedding, int(example["label"]), example["speaker_id"].decode("utf-8")))
-      beam.metrics.Metrics.counter(COUNTER_NAMESPACE, f"embedded/{self.split}/{layer}").inc(len(batch))
-    seconds = sum(len(w) for w in waveforms) / self.model.sample_rate
-    beam.metrics.Metrics.counter(COUNTER_NAMESPACE, "audio_milliseconds").inc(int(seconds * 1000))
-
-
-def build_pipeline(pipeline, builder, model_name, todo, pooling, run_id, cache_root, batch_size):
-  """Adds, for each split with missing entries: read -> batch -> embed -> one TFRecord write per layer."""
-  import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
-
-  for split, keys in sorted(todo.items()):
-    layers = tuple(key.layer for key in keys)
-    outputs = (pipeline
-               | f"Read {split}" >> tfds.beam.ReadFromTFDS(builder, split=split)
-               | f"ToNumpy {split}" >> beam.Map(tfds.as_numpy)
-               | f"Batch {split}" >> beam.BatchElements(min_batch_size=1, max_batch_size=batch_size)
-               | f"Embed {split}" >> beam.ParDo(EmbedBatch(model_name, layers, pooling, split))
-               .with_outputs(*layers))
-    for key in keys:
-      _ = outputs[key.layer] | f"Write {split} {key.layer}" >> beam.io.WriteToTFRecord(
-          str(key.path(cache_root) / f"part-{run_id}"), file_name_suffix=".tfrecord")
+def parser() -> argparse.ArgumentParser:
+  p = argparse.ArgumentParser(prog="compute-embeddings", description=__doc__.split("\n\n")[0],
+                              epilog="Any other --option is passed to Apache Beam (runner, workers, ...).")
+  p.add_argument("--task", required=True, help="<benchmark>/<task>, e.g. noss/crema_d")
+  p.add_argument("--data_dir", help="TFDS data_dir the task was built into (local or gs://)")
+  p.add_argument("--model", required=True, help=f"one of: {', '.join(registry.available())}")
+  p.add_argument("--layers", help="comma-separated layer names (default: all of the model's layers)")
+  p.add_argument("--pooling", default="mean", choices=pooling_lib.POOLINGS,
+                 help="over time: mean (the NOSS protocol), mean+std, or none (frame-level)")
+  p.add_argument("--splits", help="comma-separated splits (default: all)")
+  p.add_argument("--cache", required=True, help="cache root (local path or gs://)")
+  p.add_argument("--device", default="auto", choices=device_lib.CHOICES,
+                 help="where workers run the model: auto takes a GPU when the worker has one")
+  p.add_argument("--batch_size", type=int, default=32, help="clips per model call")
+  p.add_argument("--max_padding", type=float, default=0.25,
+                 help="clips batched together differ in length by less than this fraction")
+  p.add_argument("--max_batch_seconds", type=float, default=600.0,
+                 help="audio per model call, padding included (bounds memory on long clips)")
+  p.add_argument("--examples_per_shard", type=int, default=4096, help="examples per TFRecord shard")
+  p.add_argument("--read_parallelism", type=int, default=1,
+                 help="workers reading each TFDS shard (more spreads a small dataset over more workers)")
+  p.add_argument("--record_failures", action="store_true",
+                 help="record examples whose embedding has NaN/Inf as failed (listed in COMPLETE.json) "
+                      "instead of stopping")
+  p.add_argument("--export", help="also write a submission file (.npz or .parquet) from the cache")
+  return p
 
 
-def counter_value(result, name: str) -> int:
-  found = result.metrics().query(MetricsFilter().with_namespace(COUNTER_NAMESPACE).with_name(name))
-  return int(sum(c.committed or 0 for c in found["counters"]))
+def beam_options(beam_args: list[str]) -> PipelineOptions:
+  """Beam's options; a misspelled one is an error rather than silently dropped."""
+  options = PipelineOptions(beam_args or ["--runner=DirectRunner"])
+  unknown = sorted(set(options.get_all_options(retain_unknown_options=True)) - set(options.get_all_options()))
+  if unknown:
+    raise UserError(f"unknown option {', '.join('--' + u for u in unknown)}: neither "
+                    "compute-embeddings (see --help) nor Apache Beam's pipeline options know it.")
+  return options
 
 
-@command_line
-def main(argv):
-  parser = argparse.ArgumentParser(prog="compute-embeddings", description=__doc__.split("\n\n")[0])
-  parser.add_argument("--task", required=True, help="<benchmark>/<task>, e.g. noss/crema_d")
-  parser.add_argument("--data_dir", help="TFDS data_dir the task was built into")
-  parser.add_argument("--model", required=True, help=f"one of: {', '.join(sorted(registry.MODELS))}")
-  parser.add_argument("--layers", help="comma-separated layer names (default: all of the model's layers)")
-  parser.add_argument("--pooling", default="mean", choices=pooling_lib.POOLINGS)
-  parser.add_argument("--splits", help="comma-separated splits (default: all)")
-  parser.add_argument("--cache", required=True, help="cache root (local path or gs://)")
-  parser.add_argument("--batch_size", type=int, default=32)
-  parser.add_argument("--export", help="also write a submission file (.npz) from the cache")
-  args, beam_args = parser.parse_known_args(argv)
+@dataclasses.dataclass
+class Plan:
+  """What a command line asks for, checked, and which cache entries are still to compute."""
+  args: argparse.Namespace
+  options: PipelineOptions
+  model: object
+  shared: beam_shared.Shared  # holds the model for the pipeline's workers in this process
+  builder: object
+  keys: list  # every requested entry
+  reused: dict  # EntryKey -> its completion record
+  todo: dict  # split -> [EntryKey], one per layer still to compute
+
+
+def plan(argv) -> Plan:
+  args, beam_args = parser().parse_known_args(argv)
+  options = beam_options(beam_args)
+  for name in ("batch_size", "max_padding", "max_batch_seconds", "examples_per_shard", "read_parallelism"):
+    if getattr(args, name) <= 0:
+      raise UserError(f"--{name} {getattr(args, name)}: give a number above 0")
+  if args.export and not args.export.endswith(export.FORMATS):
+    raise UserError(f"--export {args.export}: name a .npz or .parquet file")
 
   from nossbench.splits import tfds_reader  # pylint: disable=import-outside-toplevel
 
-  model = registry.get_model(args.model)
-  layers = tuple(args.layers.split(",")) if args.layers else model.layers
-  unknown = sorted(set(layers) - set(model.layers))
-  if unknown:
-    raise UserError(f"{args.model} has no layer {', '.join(unknown)}; its layers: {', '.join(model.layers)}")
+  # Here for its layers, rate and fingerprint; an in-process run reuses it unless it must move to the GPU.
+  shared = beam_shared.Shared()
+  model = transforms.load_model(args.model, "cpu" if args.device == "gpu" else args.device, shared)
+  layers = model.check_layers(args.layers.split(",")) if args.layers else tuple(model.layers)
+  if args.export and len(layers) != 1:
+    raise UserError(f"--export writes one layer, and {len(layers)} are asked for: choose one with --layers")
   builder = tfds_reader.load_builder(args.task, args.data_dir)
   splits = args.splits.split(",") if args.splits else sorted(builder.info.splits)
   missing = sorted(set(splits) - set(builder.info.splits))
   if missing:
     raise UserError(f"{args.task} has no split {', '.join(missing)}; it has {', '.join(builder.info.splits)}")
 
-  keys = [cache.EntryKey(args.model, model.fingerprint, layer, args.pooling, model.sample_rate, args.task, s)
-          for s in splits for layer in layers]
-  todo = {}
+  keys = entry_keys(args, model, splits, layers)
+  reused, todo = {}, {}
   for key in keys:
-    record = cache.read_completion(key.path(args.cache))
-    if record is not None:
-      print(f"reused cache entry {key.path(args.cache)} ({record['examples']} examples)")
-    else:
+    record = cache.read_completion(key.path(args.cache), key, source_of(builder, key.split))
+    if record is None:
       todo.setdefault(key.split, []).append(key)
+    else:
+      reused[key] = record
+  return Plan(args, options, model, shared, builder, keys, reused, todo)
 
-  if todo:
-    run_id = uuid.uuid4().hex[:12]
-    start = time.time()
-    for split_keys in todo.values():
-      for key in split_keys:  # shards of an interrupted run are never listed as complete: clear them
-        for stale in key.path(args.cache).glob("part-*"):
-          stale.unlink()
-    options = PipelineOptions(beam_args or ["--runner=DirectRunner"])
-    pipeline = beam.Pipeline(options=options)
-    build_pipeline(pipeline, builder, args.model, todo, args.pooling, run_id, args.cache, args.batch_size)
+
+def entry_keys(args, model, splits, layers) -> list[cache.EntryKey]:
+  return [cache.EntryKey(args.model, model.fingerprint, layer, args.pooling, model.sample_rate, args.task, split)
+          for split in splits for layer in layers]
+
+
+def source_of(builder, split: str) -> dict:
+  """The dataset build an entry is computed from; a rebuilt or changed dataset is another source."""
+  info = builder.info.splits[split]
+  return {"dataset": builder.info.full_name, "split": split, "examples": info.num_examples,
+          "bytes": int(info.num_bytes)}
+
+
+def label_details(builder) -> dict:
+  """Which label feature the task has (`label` or multi-label `labels`) and its class names."""
+  features = builder.info.features
+  for name in ("label", "labels"):
+    if name in features:
+      feature = features[name]
+      names = getattr(feature, "names", None) or getattr(getattr(feature, "feature", None), "names", None)
+      return {"label_feature": name, "label_names": list(names) if names else None}
+  return {"label_feature": None, "label_names": None}
+
+
+def build_pipeline(pipeline, p: Plan) -> None:
+  """Adds one branch per split with entries to complete."""
+  args, builder, model = p.args, p.builder, p.model
+  input_rate = builder.info.features["audio"].sample_rate
+  settings = {"model": args.model, "device": args.device, "shared": p.shared, "pooling": args.pooling,
+              "batch_size": args.batch_size, "max_padding": args.max_padding,
+              "max_batch_seconds": args.max_batch_seconds, "examples_per_shard": args.examples_per_shard,
+              "record_failures": args.record_failures, "read_parallelism": args.read_parallelism,
+              "input_rate": input_rate}
+  details = {
+      "parameters": {k: settings[k] for k in ("batch_size", "max_padding", "max_batch_seconds",
+                                              "examples_per_shard", "record_failures", "device")},
+      "model_config": model.config(), "input_sample_rate": input_rate, "nossbench_version": nossbench.__version__,
+      "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **label_details(builder)}
+  sources = {split: source_of(builder, split) for split in p.todo}
+  chunks = {key: cache.list_chunks(key.path(args.cache), sources[key.split])
+            for keys in p.todo.values() for key in keys}
+  transforms.embed_entries(pipeline, builder, p.todo, args.cache, sources, chunks, settings, details)
+
+
+def counter(result, name: str) -> int:
+  found = result.metrics().query(MetricsFilter().with_namespace(transforms.COUNTERS).with_name(name))
+  return int(sum(c.committed or 0 for c in found["counters"]))
+
+
+class HideNonFiniteTraceback(logging.Filter):
+  """Beam logs a worker's exception with its traceback; a NaN/Inf output is reported as a user error."""
+
+  def filter(self, record):
+    return not (record.exc_info and isinstance(record.exc_info[1], transforms.NonFiniteEmbedding))
+
+
+def run(p: Plan):
+  """Runs the pipeline to the end; a NaN/Inf output (without --record_failures) is the user's to fix."""
+  pipeline = beam.Pipeline(options=p.options)
+  build_pipeline(pipeline, p)
+  beam_logger, quiet = logging.getLogger("apache_beam.runners.common"), HideNonFiniteTraceback()
+  beam_logger.addFilter(quiet)
+  try:
     result = pipeline.run()
     result.wait_until_finish()
-    elapsed = time.time() - start
-    for split, split_keys in sorted(todo.items()):
-      expected = builder.info.splits[split].num_examples
-      for key in split_keys:
-        entry_dir = key.path(args.cache)
-        written = counter_value(result, f"embedded/{split}/{key.layer}")
-        if written != expected:
-          raise RuntimeError(f"{entry_dir}: embedded {written} of {expected} examples; not marking complete")
-        shards = sorted(p.name for p in entry_dir.glob(f"part-{run_id}*"))
-        cache.write_completion(entry_dir, {
-            "key": key.__dict__, "examples": written, "shards": shards, "model_config": model.config(),
-            "nossbench_version": nossbench.__version__, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        })
-        print(f"computed cache entry {entry_dir} ({written} examples)")
-    audio_s = counter_value(result, "audio_milliseconds") / 1000
-    print(f"embedded {audio_s:.0f} s of audio in {elapsed:.1f} s ({audio_s / max(elapsed, 1e-9):.0f} audio-s/s)")
+  except Exception as error:  # runners wrap worker errors in their own types
+    found = re.search(rf"{transforms.NON_FINITE}.*?{re.escape(transforms.NON_FINITE_ADVICE)}", str(error), re.S)
+    if found:
+      raise UserError(found.group(0)) from None
+    raise
+  finally:
+    beam_logger.removeFilter(quiet)
+  return result
 
-  if args.export:
-    if len(layers) != 1:
-      raise UserError("--export writes one layer: choose it with --layers")
-    count = export.write_npz([k for k in keys], args.cache, args.export)
-    print(f"wrote {count} embeddings to {args.export}")
+
+@command_line
+def main(argv):
+  p = plan(argv)
+  for key, record in p.reused.items():
+    print(f"reused cache entry {key.path(p.args.cache)} ({describe(record)})")
+  if p.todo:
+    start = time.time()
+    result = run(p)
+    elapsed = time.time() - start
+    for split, split_keys in sorted(p.todo.items()):
+      for key in split_keys:
+        record = cache.read_completion(key.path(p.args.cache), key)
+        print(f"computed cache entry {key.path(p.args.cache)} ({describe(record)})")
+      print(f"{split}: {counter(result, f'{split}/embedded')} embedded, {counter(result, f'{split}/cached')} "
+            f"cached, {counter(result, f'{split}/failed')} failed")
+    audio_s = counter(result, "audio_milliseconds") / 1000
+    print(f"embedded {audio_s:.0f} s of audio in {elapsed:.1f} s ({audio_s / max(elapsed, 1e-9):.0f} audio-s/s)")
+  if p.args.export:
+    count = export.write(p.keys, p.args.cache, p.args.export)
+    print(f"wrote {count} embeddings to {p.args.export}")
+
+
+def describe(record: dict) -> str:
+  failed = f", {len(record['failed'])} failed: {', '.join(f['example_id'] for f in record['failed'][:5])}" \
+      f"{' ...' if len(record['failed']) > 5 else ''}" if record["failed"] else ""
+  return f"{record['examples']} examples{failed}"
 
 
 if __name__ == "__main__":

@@ -31,7 +31,8 @@ def test_raw_folder_to_scored_report(spoken_corpus):
 
   report = json.loads((root / "report/report.json").read_text())
   assert report["n_examples"] == 12 * 4 * 6 and report["dims"] == 64
-  canonical, intra = report["results"]
+  by_protocol = {result["protocol"]: result for result in report["results"]}
+  canonical, intra = by_protocol["canonical"], by_protocol["intra_speaker"]
   chance = 1 / 6
   assert canonical["n_test"] == 3 * 24  # 12 speakers cut at int(0.7 * 12) = 8 and int(0.8 * 12) = 9
   assert canonical["accuracy"] > 2 * chance

@@ -1,0 +1,118 @@
+"""The pipeline's parts on their own: length batching in a real Beam pipeline, the cache's files, export."""
+
+import collections
+
+import apache_beam as beam
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from nossbench import UserError
+from nossbench.pipelines import batching, cache, export, transforms
+
+
+def test_batches_hold_clips_of_similar_length_and_every_clip_once():
+  lengths = [int(x) for x in np.random.default_rng(0).integers(800, 400_000, 300)] + [2_000_000]
+  batch_size, max_padding, max_samples = 8, 0.25, 1_000_000
+
+  def check(batches):
+    seen = collections.Counter(n for batch in batches for n in batch)
+    assert seen == collections.Counter(lengths)
+    for batch in batches:
+      assert 1 <= len(batch) <= batch_size
+      assert max(batch) < (1 + max_padding) * min(batch)
+      assert len(batch) == 1 or max(batch) * len(batch) <= max_samples  # the 2M-sample clip goes alone
+    padded = sum(max(batch) * len(batch) for batch in batches)
+    assert padded < (1 + max_padding) * sum(lengths)
+
+  with TestPipeline() as pipeline:
+    batches = (pipeline
+               | beam.Create(lengths)
+               | beam.ParDo(batching.BatchBySimilarLength(lambda n: n, batch_size, max_padding, max_samples)))
+    assert_that(batches, check)
+
+
+def test_records_and_files_are_whole_or_absent(tmp_path):
+  entry, source = tmp_path / "entry", {"dataset": "noss/crema_d/1.1.0", "split": "test", "examples": 5}
+  records = [cache.serialize(f"id{i}", np.full(3, i, np.float32), "spk", label=i) for i in range(5)]
+  path = cache.chunk_path(entry, source, [f"id{i}" for i in range(5)])
+  assert path == cache.chunk_path(entry, source, [f"id{i}" for i in reversed(range(5))])  # named by its ids
+  cache.write_records(path, records)
+  (path.parent / f"{cache.TEMPORARY_PREFIX}1234-chunk-x.tfrecord").write_bytes(b"half a write")
+  assert cache.list_chunks(entry, source) == [path]
+  assert cache.list_chunks(entry, {**source, "examples": 6}) == []  # chunks of another dataset build
+  parsed = [cache.parse(r) for r in cache.read_records(path)]
+  assert [p["example_id"] for p in parsed] == [f"id{i}" for i in range(5)]
+  assert parsed[2]["label"] == 2 and parsed[2]["speaker_id"] == "spk" and "labels" not in parsed[2]
+  np.testing.assert_array_equal(parsed[2]["embedding"], [2, 2, 2])
+
+  multi = cache.parse(cache.serialize("clip", np.zeros((4, 2)), labels=[3, 17]))
+  assert multi["labels"].tolist() == [3, 17] and "label" not in multi and multi["embedding"].shape == (4, 2)
+
+  with pytest.raises(UserError, match="not a complete cache entry"):
+    cache.read_entry_records(entry)
+  cache.write_records(entry / cache.shard_name(0, 1), records)
+  cache.write_completion(entry, {"shards": [{"name": cache.shard_name(0, 1), "examples": 5}]})
+  cache.remove_work_files(entry, [cache.shard_name(0, 1)])
+  assert sorted(p.name for p in entry.iterdir()) == [cache.COMPLETE, "part-00000-of-00001.tfrecord"]
+  ids, vectors = cache.read_entry(entry)
+  assert ids == [f"id{i}" for i in range(5)] and vectors.shape == (5, 3)
+
+
+def test_shards_depend_only_on_ids():
+  ids = [f"{actor}_IEO_ANG_XX" for actor in range(1001, 1092)]
+  shards = [cache.shard_index(i, 4) for i in ids]
+  assert shards == [cache.shard_index(i, 4) for i in ids] and set(shards) == {0, 1, 2, 3}
+  assert cache.num_shards(8192, 4096) == 2 and cache.num_shards(8193, 4096) == 3 and cache.num_shards(0, 10) == 1
+
+
+def write_frame_entry(root, split, clips):
+  key = cache.EntryKey("m", "f" * 16, "layer", "none", 16000, "noss/crema_d", split)
+  entry = key.path(root)
+  cache.write_records(entry / cache.shard_name(0, 1),
+                      [cache.serialize(i, frames, label=0) for i, frames in sorted(clips.items())])
+  cache.write_completion(entry, {"key": key.as_dict(), "shards": [{"name": cache.shard_name(0, 1)}]})
+  return key
+
+
+def test_frame_level_export_keeps_every_frame(tmp_path):
+  rng = np.random.default_rng(1)
+  clips = {"b": rng.normal(size=(3, 2)).astype(np.float32), "a": rng.normal(size=(5, 2)).astype(np.float32),
+           "c": rng.normal(size=(1, 2)).astype(np.float32)}
+  keys = [write_frame_entry(tmp_path, "train", {k: clips[k] for k in "ab"}),
+          write_frame_entry(tmp_path, "test", {"c": clips["c"]})]
+  assert export.write(keys, tmp_path, tmp_path / "frames.npz") == 3
+  with np.load(tmp_path / "frames.npz", allow_pickle=False) as npz:
+    assert npz["example_id"].tolist() == ["a", "b", "c"] and npz["num_frames"].tolist() == [5, 3, 1]
+    np.testing.assert_array_equal(npz["embedding"], np.concatenate([clips["a"], clips["b"], clips["c"]]))
+  export.write(keys, tmp_path, tmp_path / "frames.parquet")
+  table = pq.read_table(tmp_path / "frames.parquet").to_pydict()
+  assert table["example_id"] == ["a", "b", "c"]
+  for name, frames in zip(table["example_id"], table["embedding"]):
+    np.testing.assert_array_equal(np.array(frames, np.float32), clips[name])
+
+  with pytest.raises(UserError, match="more than one"):
+    export.write(keys + keys[:1], tmp_path, tmp_path / "twice.npz")
+
+
+def test_multi_label_examples_keep_their_labels():
+  example = {"example_id": b"clip", "audio": np.zeros(10, np.int16), "labels": np.array([4, 0, 9]),
+             "speaker_id": b""}
+  record = cache.parse(cache.serialize("clip", np.ones(2), **transforms.labels_of(example)))
+  assert record["labels"].tolist() == [4, 0, 9] and "label" not in record and record["speaker_id"] == ""
+
+
+def test_an_example_is_skipped_only_when_every_layer_of_its_split_has_it():
+  examples = [(split, {"example_id": name.encode()}) for split in ("train", "test") for name in "abc"]
+  with TestPipeline() as pipeline:
+    done_a = pipeline | "A" >> beam.Create([("a", None), ("b", None)])  # train, layer 1: a and b
+    done_b = pipeline | "B" >> beam.Create([("b", None), ("c", None)])  # train, layer 2: b and c
+    done_t = pipeline | "T" >> beam.Create([("a", None)])  # test, layer 1 only: its layer 2 has no chunks
+    kept = (pipeline
+            | beam.Create(examples)
+            | beam.ParDo(transforms.SkipCached({"train": 2, "test": 2}, ["train", "train", "test"]),
+                         *[beam.pvalue.AsDict(d) for d in (done_a, done_b, done_t)])
+            | beam.Map(lambda e: (e[0], e[1]["example_id"].decode())))
+    assert_that(kept, equal_to([("train", "a"), ("train", "c"), ("test", "a"), ("test", "b"), ("test", "c")]))
