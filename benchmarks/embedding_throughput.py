@@ -36,14 +36,14 @@ TASK = "noss/crema_d"
 
 
 def make_corpus(raw: Path, clips: int) -> None:
-  """CREMA-D names (actor_sentence_emotion_XX.wav), noise plus a tone, 1.5-3.5 s, fixed seed."""
+  """CREMA-D names (actor_sentence_emotion_level.wav; up to 26,208), noise plus a tone, 1.5-3.5 s, fixed seed."""
   from nossbench.builders.sources import crema_d  # pylint: disable=import-outside-toplevel
 
   rng = np.random.default_rng(0)
   audio = raw / "AudioWAV"
   audio.mkdir(parents=True, exist_ok=True)
-  names = [f"{actor}_{sentence}_{emotion}_XX" for actor in range(1001, 1092) for sentence in crema_d.SENTENCES
-           for emotion in crema_d.LABELS]
+  names = [f"{actor}_{sentence}_{emotion}_{level}" for actor in range(1001, 1092) for sentence in crema_d.SENTENCES
+           for emotion in crema_d.LABELS for level in crema_d.LEVELS]
   for name in sorted(rng.choice(names, clips, replace=False)):
     n = int(rng.uniform(1.5, 3.5) * RATE)
     wave = 0.1 * rng.standard_normal(n) + 0.2 * np.sin(2 * np.pi * rng.uniform(100, 2000) * np.arange(n) / RATE)
@@ -85,17 +85,29 @@ def bare_model(name: str, clips: list[np.ndarray], batch_size: int) -> tuple[flo
   return time.perf_counter() - start, time.process_time() - cpu
 
 
+# Runs a command and writes its peak RSS (KiB) and CPU seconds to $RUSAGE_OUT. Started from this small
+# process, the command's peak RSS is its own: Linux carries the RSS of the process that forked it into
+# the peak of a child that exec()s, and this benchmark's process holds the whole corpus.
+MEASURE = """import os, subprocess, sys
+child = subprocess.Popen(sys.argv[1:])
+_, status, usage = os.wait4(child.pid, 0)
+with open(os.environ["RUSAGE_OUT"], "w") as f:
+  f.write(f"{usage.ru_maxrss} {usage.ru_utime + usage.ru_stime}")
+sys.exit(os.waitstatus_to_exitcode(status))"""
+
+
 def command(args: list[str], log: Path) -> tuple[float, float, int, str]:
   """Runs a command; returns (wall seconds, CPU seconds, its peak RSS in MB, its stdout)."""
+  usage_file = log.with_suffix(".rusage")
   start = time.perf_counter()
-  with open(log, "w") as err, subprocess.Popen(args, stdout=subprocess.PIPE, stderr=err, text=True) as process:
-    out = process.stdout.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
+  with open(log, "w") as err:
+    result = subprocess.run([sys.executable, "-c", MEASURE, *args], stdout=subprocess.PIPE, stderr=err, text=True,
+                            env={**os.environ, "RUSAGE_OUT": str(usage_file)}, check=False)
   wall = time.perf_counter() - start
-  if process.returncode:
-    raise RuntimeError(f"{args} failed ({process.returncode}), see {log}")
-  return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss // 1024, out
+  if result.returncode:
+    raise RuntimeError(f"{args} failed ({result.returncode}), see {log}")
+  max_rss_kib, cpu_s = usage_file.read_text().split()
+  return wall, float(cpu_s), int(max_rss_kib) // 1024, result.stdout
 
 
 def main():

@@ -75,30 +75,30 @@ class EntryKey:
 
 def serialize(example_id: str, embedding: np.ndarray, speaker_id: str = "", label: int | None = None,
               labels: Iterable[int] | None = None) -> bytes:
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
-
-  def ints(values):
-    return tf.train.Feature(int64_list=tf.train.Int64List(value=[int(v) for v in values]))
-
-  def text(value):
-    return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value.encode("utf-8")]))
+  """One cache record: a tf.train.Example, built with the TensorFlow-free copy of the Example proto that
+  TensorFlow Datasets ships (same bytes as TensorFlow's), so that non-TensorFlow models need no TensorFlow."""
+  from tensorflow_datasets.proto import tf_example_generated_pb2  # pylint: disable=import-outside-toplevel
 
   embedding = np.asarray(embedding, np.float32)
-  feature = {"example_id": text(example_id), "speaker_id": text(speaker_id), "shape": ints(embedding.shape),
-             "embedding": tf.train.Feature(float_list=tf.train.FloatList(value=embedding.ravel()))}
+  example = tf_example_generated_pb2.Example()
+  feature = example.features.feature
+  feature["example_id"].bytes_list.value.append(example_id.encode("utf-8"))
+  feature["speaker_id"].bytes_list.value.append(speaker_id.encode("utf-8"))
+  feature["shape"].int64_list.value.extend(int(d) for d in embedding.shape)
+  feature["embedding"].float_list.value.extend(embedding.ravel().tolist())
   if label is not None:
-    feature["label"] = ints([label])
+    feature["label"].int64_list.value.append(int(label))
   if labels is not None:
-    feature["labels"] = ints(labels)
+    feature["labels"].int64_list.value.extend(int(v) for v in labels)
   # deterministic: map entries in key order, so equal records are equal bytes in any process
-  return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString(deterministic=True)
+  return example.SerializeToString(deterministic=True)
 
 
 def parse(record: bytes) -> dict:
   """One cache record as numpy: `embedding` has its stored shape; `label`/`labels` only when stored."""
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  from tensorflow_datasets.proto import tf_example_generated_pb2  # pylint: disable=import-outside-toplevel
 
-  feature = tf.train.Example.FromString(record).features.feature
+  feature = tf_example_generated_pb2.Example.FromString(record).features.feature
   shape = tuple(feature["shape"].int64_list.value)
   parsed = {"example_id": feature["example_id"].bytes_list.value[0].decode("utf-8"),
             "speaker_id": feature["speaker_id"].bytes_list.value[0].decode("utf-8"),
@@ -130,10 +130,12 @@ def write_records(path: epath.Path, records: Iterable[bytes]) -> None:
 
 
 def read_records(path: epath.Path) -> Iterator[bytes]:
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  """The records of one TFRecord file, checksums verified, without TensorFlow (see scoring.tfrecord_reader)."""
+  from nossbench.scoring import tfrecord_reader  # pylint: disable=import-outside-toplevel
 
-  for record in tf.data.TFRecordDataset(str(path)):
-    yield record.numpy()
+  path = epath.Path(path)
+  with path.open("rb") as stream:
+    yield from tfrecord_reader.records(path, stream)
 
 
 def source_digest(source: dict) -> str:

@@ -283,18 +283,66 @@ def audio_length(element) -> int:
 def read_splits(builder, splits: list[str], parallelism: int):
   """Every example of `splits` as (split, numpy dict). One element of work per TFDS shard (or, with
   `parallelism` > 1, per 1/parallelism of a shard), as tfds.beam.ReadFromTFDS does, but all splits in
-  one stream and converted to numpy per shard rather than per example."""
+  one stream."""
   work = [(split, shard, part) for split in splits for shard in range(builder.info.splits[split].num_shards)
           for part in range(parallelism)]
   return beam.Create(work) | beam.FlatMap(read_shard, builder, parallelism)
 
 
+# The features the pipeline uses; `read_shard` decodes only these.
+USED_FEATURES = ("example_id", "audio", "speaker_id", "label", "labels")
+
+
 def read_shard(work, builder, parallelism: int):
+  """The examples of one shard (part `part` of `parallelism`). TFRecord shards are read record by record
+  and decoded here (`decode_record`): TFDS's as_dataset gives the same examples, but its tf.data
+  iterator costs ~1 ms per example, as much as a fast model on a 2.5 s clip (benchmarks/RESULTS.md)."""
   import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
 
   split, shard, part = work
+  if builder.info.file_format == tfds.core.file_adapters.FileFormat.TFRECORD:
+    from nossbench.scoring import tfrecord_reader  # pylint: disable=import-outside-toplevel
+
+    path = builder.info.splits[split].filepaths[shard]
+    specs = record_specs(builder.info.features)
+    with path.open("rb") as stream:
+      for index, payload in enumerate(tfrecord_reader.records(path, stream)):
+        if index % parallelism == part:
+          yield split, decode_record(payload, specs)
+    return
   dataset = builder.as_dataset(split=f"{split}[{shard}shard]", shuffle_files=False)
   if parallelism > 1:
     dataset = dataset.shard(parallelism, part)
   for example in tfds.as_numpy(dataset):
     yield split, example
+
+
+def record_specs(features) -> dict:
+  """name -> (serialized dtype: bytes|int64|float, scalar?, numpy dtype of the decoded value) for each used
+  feature. Audio stored as raw bytes (generation.Int16Audio) is a scalar of bytes decoded to its dtype."""
+  specs = {}
+  for name in USED_FEATURES:
+    if name in features:
+      info = features[name].get_serialized_info()
+      dtype = getattr(info.dtype, "name", str(info.dtype))  # a TensorFlow or a numpy dtype
+      kind = "bytes" if dtype in ("string", "object", "bytes") else "int64" if "int" in dtype else "float"
+      specs[name] = (kind, info.shape == (), getattr(features[name], "np_dtype", None))
+  return specs
+
+
+def decode_record(payload: bytes, specs: dict) -> dict:
+  """One tf.train.Example record as as_dataset would give its used features: bytes for text, class
+  indices, the audio array in its own dtype."""
+  from tensorflow_datasets.proto import tf_example_generated_pb2  # pylint: disable=import-outside-toplevel
+
+  feature = tf_example_generated_pb2.Example.FromString(payload).features.feature
+  example = {}
+  for name, (kind, scalar, np_dtype) in specs.items():
+    values = getattr(feature[name], f"{kind}_list").value
+    if name == "audio":
+      example[name] = np.frombuffer(values[0], np_dtype) if kind == "bytes" else np.asarray(values, np_dtype)
+    elif scalar:
+      example[name] = values[0]
+    else:
+      example[name] = np.asarray(values, np.int64 if kind == "int64" else np.float32)
+  return example

@@ -13,6 +13,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 
 MODELS = ("logreg", "logreg_balanced", "lda", "forest_balanced", "forest")
+FORESTS = ("forest_balanced", "forest")
 DESCRIPTIONS = {
     "logreg": "logistic regression (C=1e5)",
     "logreg_balanced": "class-balanced logistic regression (C=1e5)",

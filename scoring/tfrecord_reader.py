@@ -30,28 +30,28 @@ def _masked_crc(data) -> int:
   return ((((crc >> 15) | (crc << 17)) & 0xFFFFFFFF) + _MASK_DELTA) & 0xFFFFFFFF
 
 
-def records(path, data: bytes):
-  """Yields each record's bytes; raises UserError at the first truncated or corrupt record."""
-  view, offset, index = memoryview(data), 0, 0
-  while offset < len(view):
-    if offset + 12 > len(view):
+def records(path, stream):
+  """Yields each record's bytes from a binary stream (an open file: local or gs://), reading one record at
+  a time; raises UserError at the first truncated or corrupt record. `path` names the file in errors."""
+  offset, index = 0, 0
+  while header := stream.read(12):
+    if len(header) < 12:
       raise UserError(f"{path}: truncated: record {index} at byte {offset} has an incomplete header. "
                       "Write the file again (rerun compute-embeddings).")
-    length_bytes = view[offset:offset + 8]
-    (length,) = struct.unpack("<Q", length_bytes)
-    (length_crc,) = struct.unpack("<I", view[offset + 8:offset + 12])
-    if _masked_crc(length_bytes) != length_crc:
+    (length,) = struct.unpack("<Q", header[:8])
+    (length_crc,) = struct.unpack("<I", header[8:])
+    if _masked_crc(header[:8]) != length_crc:
       raise UserError(f"{path}: corrupt: the length of record {index} at byte {offset} fails its checksum; "
                       "this is not a TFRecord file or it is damaged. Write it again.")
-    end = offset + 12 + length
-    if end + 4 > len(view):
+    body = stream.read(length + 4)
+    if len(body) < length + 4:
       raise UserError(f"{path}: truncated: record {index} at byte {offset} declares {length} bytes but the "
-                      f"file ends {len(view) - offset - 12} bytes later. Write the file again.")
-    payload = view[offset + 12:end]
-    if _masked_crc(payload) != struct.unpack("<I", view[end:end + 4])[0]:
+                      f"file ends {len(body)} bytes later. Write the file again.")
+    payload = body[:length]
+    if _masked_crc(payload) != struct.unpack("<I", body[length:])[0]:
       raise UserError(f"{path}: corrupt: record {index} at byte {offset} fails its checksum. Write it again.")
     yield payload
-    offset, index = end + 4, index + 1
+    offset, index = offset + 16 + length, index + 1
 
 
 def entry_shards(entry_dir: epath.Path) -> tuple[list[epath.Path], dict]:
@@ -85,7 +85,9 @@ def read(files: list, max_bytes: int) -> Raw:
   ids, vectors, frames = [], [], 0
   unparsable, no_embedding, bad_shape = [], [], []
   for path in files:
-    for index, payload in enumerate(records(path, path.read_bytes())):
+    with path.open("rb") as stream:
+      payloads = list(records(path, stream))
+    for index, payload in enumerate(payloads):
       where = f"{path.name}#{index}"
       try:
         feature = tf_example_generated_pb2.Example.FromString(payload).features.feature

@@ -99,6 +99,18 @@ def test_identical_rerun_reuses_every_entry_and_exports_them(tone_dataset, refer
                                 np.stack([stored[i] for i in sorted(stored)]))
 
 
+def test_fully_cached_rerun_answers_without_beam_or_tensorflow(tone_dataset, reference):
+  """The fast path: nothing to compute, so neither Beam, TensorFlow nor TFDS is imported (seconds saved)."""
+  script = ("import sys\nfrom nossbench.pipelines import compute_embeddings\n"
+            "code = compute_embeddings.main(sys.argv[1:])\n"
+            "print('loaded:', [m for m in ('apache_beam', 'tensorflow', 'tensorflow_datasets') if m in sys.modules])\n"
+            "sys.exit(code)")
+  result = subprocess.run([sys.executable, "-c", script, "--task", TASK, "--data_dir", str(tone_dataset[3]),
+                           "--model", "logmel", "--cache", str(reference[0])], capture_output=True, text=True, check=False)
+  assert result.returncode == 0, result.stderr
+  assert result.stdout.count("reused cache entry") == 3 and "loaded: []" in result.stdout, result.stdout
+
+
 def test_killed_run_resumes_and_ends_equal_to_an_uninterrupted_run(tone_dataset, reference, tmp_path):
   root = tmp_path / "cache"
   command = [sys.executable, pipeline_helpers.__file__, "--task", TASK, "--data_dir", str(tone_dataset[3]),
@@ -309,3 +321,26 @@ def test_multi_label_task_stores_every_label(tmp_path):
                    for r in cache.read_entry_records(key.path(tmp_path / "cache"))})
   assert stored == {i: sorted(facts["labels"]) for i, facts in expected.items()}
   assert [] in stored.values()  # a clip with none of the tags keeps its empty label list
+  assert_shards_read_as_tfds_reads_them(builder)
+
+
+def assert_shards_read_as_tfds_reads_them(builder):
+  """The pipeline decodes TFRecord shards itself (read_shard); TFDS's as_dataset must give the same."""
+  import tensorflow_datasets as tfds
+
+  for split, info in builder.info.splits.items():
+    for shard in range(info.num_shards):
+      ours = [example for _, example in transforms.read_shard((split, shard, 0), builder, 1)]
+      theirs = list(tfds.as_numpy(builder.as_dataset(split=f"{split}[{shard}shard]", shuffle_files=False)))
+      assert len(ours) == len(theirs) > 0
+      for mine, tfds_example in zip(ours, theirs):
+        used = {name: tfds_example[name] for name in transforms.USED_FEATURES if name in tfds_example}
+        assert mine.keys() == used.keys()
+        for name, value in used.items():
+          assert np.asarray(mine[name]).dtype == np.asarray(value).dtype and np.array_equal(mine[name], value), name
+      halves = [e["example_id"] for part in (0, 1) for _, e in transforms.read_shard((split, shard, part), builder, 2)]
+      assert sorted(halves) == sorted(e["example_id"] for e in ours)
+
+
+def test_shards_are_read_as_tfds_reads_them(tone_dataset):
+  assert_shards_read_as_tfds_reads_them(tone_dataset[0])
