@@ -4,8 +4,10 @@ Each writer returns what a reader or build must reproduce: {example_id: expected
 """
 
 import csv
+import io
 import json
 import subprocess
+import tarfile
 
 import numpy as np
 import soundfile
@@ -187,3 +189,13 @@ def write_audioset(root):
     (root / name).write_text("\n".join(lines) + "\n")
   _write_wav(root / "audio" / "stray" / "not-a-segment.wav", 500)
   return expected, sorted(missing), mids
+
+
+def drop_from_tar(path, member):
+  """Rewrites the tar.gz at `path` without `member` (e.g. `bed/x.wav`): a listed file gone from the archive."""
+  with tarfile.open(path) as source:
+    kept = [(info, source.extractfile(info).read() if info.isfile() else None) for info in source.getmembers()
+            if info.name.removeprefix("./") != member]
+  with tarfile.open(path, "w:gz") as target:
+    for info, data in kept:
+      target.addfile(info, None if data is None else io.BytesIO(data))

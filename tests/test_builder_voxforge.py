@@ -58,6 +58,7 @@ def test_splits_are_tfds_splits_without_sessions_after_the_cutoff(voxforge):
   assert ours == expected
   assert sum(map(len, ours.values())) == 2 * 13
   assert builder.info.metadata["voxforge_after_cutoff"] == [LATE]
+  assert not list((root / "tfds").rglob("beam_units*"))  # the staged work units went with the build
 
 
 def test_speakers_disjoint_labels_from_the_path(voxforge):

@@ -5,15 +5,20 @@ import collections
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
+import tensorflow as tf
 import tensorflow_datasets as tfds
 
 import builder_helpers
 import hares_helpers
 from conftest import build, run_command
 from nossbench import UserError
-from nossbench.builders.hares import supplied_lists
-from nossbench.builders.sources import birdsong, esc50, magnatagatune, nsynth, tut18, voxceleb
+from nossbench.builders import audio, generation
+from nossbench.builders.hares import hares_dataset_builder, supplied_lists
+from nossbench.builders.sources import birdsong, esc50, magnatagatune, nsynth, speech_commands, tut18, voxceleb
+from nossbench.pipelines import transforms
+from nossbench.splits import cli as splits_cli
 from nossbench.splits import speaker_shuffle
 
 SPLITS = ("train", "validation", "test")
@@ -39,6 +44,7 @@ def assert_common(builder, built, labels, counted=True):
   assert set(builder.info.splits) == set(SPLITS)
   metadata = builder.info.metadata
   assert metadata["labels"] == list(labels)
+  assert metadata["split_kind"] in hares_dataset_builder.SPLIT_KINDS and metadata["split_source"]
   target = "labels" if "labels" in builder.info.features else "label"
   for split in SPLITS:
     in_split = [e for s, e in built.values() if s == split]
@@ -69,6 +75,7 @@ def test_esc50_folds_labels_and_44k_audio(esc50_built):
     assert example["fold"] == expected[example_id]["fold"] and split == esc50.FOLD_SPLITS[example["fold"]]
     assert len(example["audio"]) == 1600  # 0.1 s at 44.1 kHz, resampled to 16 kHz
   assert builder.info.metadata["split_source"].startswith("official folds")
+  assert builder.info.metadata["split_kind"] == "official"
 
 
 def test_esc50_undecodable_file_is_skipped_and_listed_on_request(esc50_built):
@@ -100,6 +107,25 @@ def test_tut18_48k_stereo_24bit_scenes_in_location_disjoint_splits(tmp_path):
       i: (e["split"], e["label"], e["location"]) for i, e in expected.items()}
   assert all(len(e["audio"]) == 1600 for _, e in built.values())  # 0.1 s, 48 kHz stereo -> 16 kHz mono
   assert builder.info.metadata["split_source"].startswith("fallback: official fold1")
+  assert builder.info.metadata["split_kind"] == "fallback"
+
+
+def test_tut18_supplied_lists_in_the_dcase_fold_layout_replace_the_fallback(tmp_path):
+  """Lists in TUT18's own evaluation_setup layout (`audio/<file>.wav<TAB><scene>`) decide the split."""
+  expected = hares_helpers.write_tut18(tmp_path / "raw")
+  ids = sorted(expected)
+  chosen = {"train": ids[:4], "validation": ids[4:6], "test": ids[6:9]}  # ids[9:] in no list
+  folder = tmp_path / "raw" / supplied_lists.FOLDER
+  folder.mkdir()
+  for split, names in chosen.items():
+    (folder / f"{split}.txt").write_text("".join(f"audio/{i}.wav\t{expected[i]['label']}\n" for i in names))
+  builder = build("hares/tut18", tmp_path / "raw", tmp_path / "tfds")
+  built = examples(builder)
+  assert_common(builder, built, tut18.LABELS)
+  assert {s: sorted(i for i, (split, _) in built.items() if split == s) for s in SPLITS} == chosen
+  metadata = builder.info.metadata
+  assert metadata["split_kind"] == "supplied lists" and metadata["split_source"].startswith("supplied lists:")
+  assert metadata["unlisted"] == ids[9:]
 
 
 def write_birdsong_lists(manual_dir, lists):
@@ -127,7 +153,7 @@ def test_birdsong_supplied_lists_replace_the_fallback_and_absent_files_are_repor
   assert all(names[e["label"]] == expected[i]["label"] and e["source"].decode() == expected[i]["source"]
              for i, (_, e) in built.items())
   metadata = builder.info.metadata
-  assert metadata["split_source"].startswith("supplied lists:")
+  assert metadata["split_source"].startswith("supplied lists:") and metadata["split_kind"] == "supplied lists"
   assert metadata["build_report_validation"]["absent"] == [gone]
   assert metadata["unlisted"] == sorted(set(expected) - set(built) - {gone})
 
@@ -157,6 +183,7 @@ def test_birdsong_without_lists_uses_the_documented_fallback(tmp_path):
   assert_common(builder, built, birdsong.LABELS)
   assert {i: s for i, (s, _) in built.items()} == {i: birdsong.fallback_split(i) for i in expected}
   assert builder.info.metadata["split_source"] == f"fallback: {birdsong.FALLBACK}"
+  assert builder.info.metadata["split_kind"] == "fallback"
 
 
 def test_multi_label_task_goes_through_prepare_splits_and_scoring(magnatagatune_built, tmp_path):
@@ -220,6 +247,39 @@ def test_speech_commands_v1_is_the_12_class_task_of_noss(tmp_path):
   assert all(label[i] == "_silence_" and len(built[i][1]["audio"]) == 16000 for i in label if "#" in i)
 
 
+def test_official_lists_name_the_listed_files_missing_from_the_archive(tmp_path):
+  raw = builder_helpers.write_speech_commands(tmp_path)
+  gone = [raw["validation"][0], raw["testing"][2]]
+  for name in gone:
+    hares_helpers.drop_from_tar(tmp_path / builder_helpers.SC_MAIN, name)
+  lists = speech_commands.read_official_lists(tmp_path / builder_helpers.SC_MAIN)
+  assert lists.absent == {"validation": [gone[0]], "test": [gone[1]]}
+  assert {w for w, s in lists.split_of.items() if s == "test"} == set(raw["testing"]) - {gone[1]}
+  split_of, absent = speech_commands.read_lists(tmp_path / builder_helpers.SC_MAIN)  # noss's 12-class view
+  assert absent == [gone[0]] and "test" not in split_of.values() and gone[1] not in split_of
+
+
+def test_speech_commands_absent_testing_list_files_are_reported(tmp_path, caplog):
+  raw = builder_helpers.write_speech_commands(tmp_path / "raw")
+  gone = raw["testing"][2]  # bed/2c3d4e5f_nohash_0.wav: in testing_list.txt, now not in the archive
+  hares_helpers.drop_from_tar(tmp_path / "raw" / builder_helpers.SC_MAIN, gone)
+  with pytest.raises(UserError, match=f"1 file.* test split named by the dataset's official lists are not in "
+                                      f"the download: {gone}.*skip_bad_audio=True"):
+    build("hares/speech_commands_v2", tmp_path / "raw", tmp_path / "tfds")
+  builder = build_with("hares/speech_commands_v2", tmp_path / "raw", tmp_path / "tfds", skip_bad_audio=True)
+  built = examples(builder)
+  assert builder.info.metadata["build_report_test"]["absent"] == [gone]
+  assert sorted(i for i, (s, _) in built.items() if s == "test") == sorted(
+      w[:-4] for w in raw["testing"] if w != gone)
+  assert builder.info.metadata["split_kind"] == "official"
+  # The 12-class task takes its test split from the test archive: the file is not needed, but listed and logged.
+  caplog.clear()
+  v1 = build("hares/speech_commands_v1", tmp_path / "raw", tmp_path / "tfds")
+  assert v1.info.metadata["testing_list_absent"] == [gone]
+  assert builder_helpers.examples(v1, "test").keys() == {w[:-4] for w in raw["test_wavs"]}
+  assert any("testing_list.txt are not in" in r.getMessage() and gone in r.getMessage() for r in caplog.records)
+
+
 def test_speech_commands_v2_has_all_35_words_and_the_official_lists(tmp_path):
   raw = builder_helpers.write_speech_commands(tmp_path / "raw")
   builder = build("hares/speech_commands_v2", tmp_path / "raw", tmp_path / "tfds")
@@ -257,3 +317,27 @@ def test_voxceleb_identification_from_both_archives(tmp_path):
   assert {i: (s, names[e["label"]], e["speaker_id"].decode(), e["youtube_id"].decode())
           for i, (s, e) in built.items()} == {
       i: (voxceleb.SPLITS[str(group)], speaker, speaker, i.split("/")[1]) for i, (group, speaker) in written.items()}
+
+
+@pytest.mark.parametrize("fixture, source", [("esc50_built", "ESC-50-master/audio/{}.wav"),
+                                             ("magnatagatune_built", "mp3/{}.mp3")])
+def test_audio_is_raw_int16_that_splits_and_pipelines_read_back(fixture, source, request, tmp_path):
+  """A single-label and a multi-label task: build -> prepare-splits -> the pipeline's reader gives every
+  clip back as the int16 samples its source file decodes to."""
+  builder, built, _, root = request.getfixturevalue(fixture)
+  task = f"hares/{builder.builder_config.name}"
+  assert isinstance(builder.info.features["audio"], generation.Int16Audio) and str(builder.version) == "1.1.0"
+  shard = sorted(builder.data_path.glob("*.tfrecord*"))[0]
+  stored = tf.train.Example.FromString(next(iter(tf.data.TFRecordDataset(str(shard)))).numpy())
+  assert stored.features.feature["audio"].WhichOneof("kind") == "bytes_list"  # not TFDS's int64 varints
+  assert splits_cli.main([task, "--data_dir", str(root / "tfds"), "--out", str(tmp_path)]) == 0  # prepare-splits
+  manifest = pd.read_csv(tmp_path / task / "canonical.csv")
+  assert dict(zip(manifest.example_id, manifest.split)) == {i: s for i, (s, _) in built.items()}
+  read = {e["example_id"].decode(): (split, e["audio"]) for s in SPLITS
+          for shard in range(builder.info.splits[s].num_shards)
+          for split, e in transforms.read_shard((s, shard, 0), builder, 1)}
+  assert {i: s for i, (s, _) in read.items()} == {i: s for i, (s, _) in built.items()}
+  for example_id, (_, samples) in read.items():
+    path = root / "raw" / source.format(example_id)
+    decoded = audio.to_int16_mono(*audio.read_audio(path.read_bytes(), str(path)))
+    assert samples.dtype == np.int16 and len(samples) == len(decoded) > 0 and np.array_equal(samples, decoded)

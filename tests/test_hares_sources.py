@@ -2,6 +2,7 @@
 
 import hashlib
 import os
+import re
 
 import pytest
 
@@ -178,9 +179,53 @@ def test_supplied_lists_name_unknown_and_doubly_listed_clips(tmp_path):
   with pytest.raises(UserError, match="not test.txt"):
     supplied_lists.apply("hares/birdsong", folder, clips)
   (folder / "test.txt").write_text("")
-  with pytest.raises(UserError, match=r"1 entries .* name no clip of the dataset: train.txt: 99999"):
+  with pytest.raises(UserError, match=r"1 entries .* name no clip of the dataset: train.txt line 2: 99999"):
     supplied_lists.apply("hares/birdsong", folder, clips)
   (folder / "train.txt").write_text("64000\n")
   (folder / "test.txt").write_text("ff1010bird/64000\n")
   with pytest.raises(UserError, match="ff1010bird/64000 is in both train.txt and test.txt"):
+    supplied_lists.apply("hares/birdsong", folder, clips)
+
+
+def test_supplied_lists_read_the_dcase_table_layouts(tmp_path):
+  """Tables as DCASE ships them: the bird CSV with its header, quoted fields, TUT18's tab-separated folds."""
+  hares_helpers.write_birdsong(tmp_path)
+  clips, _ = birdsong.list_clips(tmp_path)
+  folder = tmp_path / supplied_lists.FOLDER
+  folder.mkdir()
+  (folder / "train.txt").write_text("itemid,datasetid,hasbird\n64000,ff1010bird,0\n0000a1b2-warblr,warblrb10k,0\n")
+  (folder / "validation.txt").write_text('\ufeff"filename";"label"\n"64001.wav";1\n')  # BOM, quotes, semicolons
+  (folder / "test.txt").write_text("wav\\0000c3d4-vox.wav 0\n# ignored\nBirdVox-DCASE-20k/0001c3d4-vox\tbird\n")
+  splits, _, _ = supplied_lists.apply("hares/birdsong", folder, clips)
+  assert {s: [c.example_id for c in cs] for s, cs in splits.items()} == {
+      "train": ["ff1010bird/64000", "warblrb10k/0000a1b2-warblr"], "validation": ["ff1010bird/64001"],
+      "test": ["BirdVox-DCASE-20k/0000c3d4-vox", "BirdVox-DCASE-20k/0001c3d4-vox"]}
+
+  tut = tmp_path / "tut"
+  hares_helpers.write_tut18(tut)
+  scenes = tut18.list_clips(tut)
+  (tut / supplied_lists.FOLDER).mkdir()
+  for split, part in zip(supplied_lists.SPLITS, ([0, 1], [2], [3, 4])):
+    rows = [f"audio/{scenes[k].example_id}.wav\t{scenes[k].label}" for k in part]
+    (tut / supplied_lists.FOLDER / f"{split}.txt").write_text("\n".join(rows) + "\n")
+  splits, _, unlisted = supplied_lists.apply("hares/tut18", tut / supplied_lists.FOLDER, scenes)
+  assert [c.example_id for c in splits["test"]] == [scenes[3].example_id, scenes[4].example_id]
+  assert len(unlisted) == len(scenes) - 5
+
+
+@pytest.mark.parametrize("line, shown", [(",64000", "',64000'"), ('"64000,1', """'"64000,1'"""),
+                                         ('64"000', """'64"000'""")])
+def test_supplied_lists_name_an_unreadable_line_and_the_accepted_formats(tmp_path, line, shown):
+  hares_helpers.write_birdsong(tmp_path)
+  clips, _ = birdsong.list_clips(tmp_path)
+  folder = tmp_path / supplied_lists.FOLDER
+  folder.mkdir()
+  (folder / "train.txt").write_text(f"# lists\n64001\n{line}\n")
+  (folder / "validation.txt").write_text("")
+  (folder / "test.txt").write_text("")
+  with pytest.raises(UserError, match=f"train.txt line 3: cannot read a clip name from {re.escape(shown)}. "
+                                      "Accepted: one clip per line, or a table"):
+    supplied_lists.apply("hares/birdsong", folder, clips)
+  (folder / "train.txt").write_bytes(b"64001\n\xff\xfe6\x00")
+  with pytest.raises(UserError, match="train.txt is not UTF-8 text"):
     supplied_lists.apply("hares/birdsong", folder, clips)

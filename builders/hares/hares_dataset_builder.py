@@ -1,9 +1,10 @@
 """`hares`: the Holistic Audio Representation Evaluation Suite (Wang et al., ICASSP 2022), one
 BuilderConfig per task, built from each dataset's raw layout in manual_dir.
 
-Every example holds `example_id`, `audio` (16 kHz mono int16), `label` (or `labels` for the multi-label
-tasks audioset and magnatagatune), `speaker_id` (empty where the dataset has none) and the task's extras.
-The dataset metadata records where the split came from (`split_source`), the label vocabulary
+Every example holds `example_id`, `audio` (16 kHz mono int16, stored as raw bytes by
+`generation.Int16Audio`), `label` (or `labels` for the multi-label tasks audioset and magnatagatune),
+`speaker_id` (empty where the dataset has none) and the task's extras. The dataset metadata records
+which split was used (`split_kind`: one of SPLIT_KINDS) and where it came from (`split_source`), the label vocabulary
 (`labels`), the counts per split and label (`label_counts`: the clips handed to decoding where a reader
 lists them, the examples built for speech_commands_*, sessions for voxforge in `session_counts`) and
 whatever the reader or the build left out (`build_report_<split>`, `missing`, `unlisted`, ...).
@@ -29,11 +30,9 @@ from nossbench.splits import speaker_shuffle
 
 SPLITS = ("train", "validation", "test")
 AUDIO_NOTE = f" Audio: 16 kHz mono int16, downmixed and resampled with {audio.RESAMPLER} where needed."
-# Speech Commands v0.02's 35 words: the label set of the 35-class task.
-SPEECH_COMMANDS_WORDS = (
-    "backward", "bed", "bird", "cat", "dog", "down", "eight", "five", "follow", "forward", "four", "go", "happy",
-    "house", "learn", "left", "marvin", "nine", "no", "off", "on", "one", "right", "seven", "sheila", "six",
-    "stop", "three", "tree", "two", "up", "visual", "wow", "yes", "zero")
+# metadata `split_kind`: the split the dataset (or the TFDS builder HARES used) defines; the lists the user
+# supplied for birdsong/tut18; or, without them, the documented fallback split of those two.
+SPLIT_KINDS = ("official", "supplied lists", "fallback")
 
 
 @dataclasses.dataclass
@@ -45,7 +44,7 @@ class HaresConfig(tfds.core.BuilderConfig):
   multi_label: bool = False  # a `labels` sequence instead of one `label`
   list_splits: Callable[[epath.Path], tuple[dict[str, list[Clip]], dict]] | None = None  # layout "listed"
   extras: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # feature -> clip attribute of that name
-  supplied_lists: bool = False  # <manual_dir>/hares_splits/ replaces the fallback split when present
+  supplied_lists: bool = False  # HARES's split is a user-supplied list (hares_splits/); else the reader's fallback
   beam: bool = False  # generate through Apache Beam (datasets too large for one machine)
   manual_download_instructions: str = ""
   homepage: str = ""
@@ -143,8 +142,9 @@ SPEECH_COMMANDS_V1 = HaresConfig(
         "_unknown_): the task and splits of TFDS's speech_commands and noss/speech_commands, read by the same "
         "reader from the v0.02 archives (its train + test, 90k clips, are the 90k HARES reports for this "
         "task): validation_list.txt plus running_tap windows, the separate test archive, the rest for train. "
-        "Background noise is cut into 1 s windows every 0.5 s (`_silence_`). Downloads the official archives "
-        "when --manual_dir does not hold them." + AUDIO_NOTE),
+        "Background noise is cut into 1 s windows every 0.5 s (`_silence_`). testing_list.txt files missing "
+        "from the archive cost this task nothing and are listed in the metadata (`testing_list_absent`). "
+        "Downloads the official archives when --manual_dir does not hold them." + AUDIO_NOTE),
     layout="speech_commands", labels=speech_commands.LABELS,
     manual_download_instructions=speech_commands.MANUAL_DOWNLOAD_INSTRUCTIONS,
     homepage="https://arxiv.org/abs/1804.03209")
@@ -154,9 +154,10 @@ SPEECH_COMMANDS_V2 = HaresConfig(
     description=(
         "Speech Commands v0.02 keyword spotting over all 35 words (no _silence_ or _unknown_ class): "
         "validation_list.txt -> validation, testing_list.txt -> test, every other word clip -> train; "
-        "_background_noise_ and the separate 12-class test archive are not used. Downloads the official "
-        "archives when --manual_dir does not hold them." + AUDIO_NOTE),
-    layout="speech_commands_words", labels=SPEECH_COMMANDS_WORDS,
+        "_background_noise_ and the separate 12-class test archive are not used. A file either list names but "
+        "the archive lacks stops the build (with skip_bad_audio=True: listed in build_report_<split>). "
+        "Downloads the official archives when --manual_dir does not hold them." + AUDIO_NOTE),
+    layout="speech_commands_words", labels=speech_commands.ALL_WORDS,
     manual_download_instructions=speech_commands.MANUAL_DOWNLOAD_INSTRUCTIONS,
     homepage="https://arxiv.org/abs/1804.03209")
 
@@ -204,9 +205,9 @@ def check_unique_ids(task: str, splits: Mapping[str, list[Clip]]) -> None:
 def as_word_item(item: generation.Item, task: str) -> generation.Item:
   """A Speech Commands item relabelled with its word folder, for the 35-word task."""
   word = item.member.split("/")[0]
-  if word not in SPEECH_COMMANDS_WORDS:
+  if word not in speech_commands.ALL_WORDS:
     raise UserError(f"{task}: {item.name} is in folder {word!r}, not one of the 35 words of Speech Commands "
-                    f"v0.02 ({', '.join(SPEECH_COMMANDS_WORDS)}); use the official v0.02 archive.")
+                    f"v0.02 ({', '.join(speech_commands.ALL_WORDS)}); use the official v0.02 archive.")
   return dataclasses.replace(item, features=dict(item.features, label=word))
 
 
@@ -214,8 +215,13 @@ class Builder(generation.AudioBuilder):
   """HARES tasks built from the datasets' raw layouts in manual_dir."""
 
   name = "hares"
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "The twelve HARES tasks."}
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES = {
+      "1.0.0": "The twelve HARES tasks.",
+      "1.1.0": ("audio stored as raw int16 bytes (generation.Int16Audio, as noss) instead of TFDS's int64 varints; "
+                "it reads back as the same int16 arrays. Metadata split_kind. speech_commands_*: absent "
+                "testing_list.txt files are reported."),
+  }
   BUILDER_CONFIGS = [AUDIOSET, BIRDSONG, TUT18, ESC50, SPEECH_COMMANDS_V1, SPEECH_COMMANDS_V2,
                      FLUENT_SPEECH_COMMANDS, VOXFORGE, VOXCELEB, NSYNTH_INSTRUMENT, NSYNTH_PITCH, MAGNATAGATUNE]
   BEAM_CONFIGS = frozenset(c.name for c in BUILDER_CONFIGS if c.beam)
@@ -240,7 +246,7 @@ class Builder(generation.AudioBuilder):
         tfds.features.ClassLabel(num_classes=config.num_classes)
     features = {
         "example_id": tfds.features.Text(),
-        "audio": tfds.features.Audio(shape=(None,), dtype=np.int16, sample_rate=audio.TARGET_SAMPLE_RATE),
+        "audio": generation.Int16Audio(),
         self.target: tfds.features.Sequence(classes) if config.multi_label else classes,
         "speaker_id": tfds.features.Text(),
         **config.extras,
@@ -308,6 +314,7 @@ class Builder(generation.AudioBuilder):
     splits, notes = config.list_splits(manual_dir)
     absent = notes.pop("absent", {})
     folder = supplied_lists.find(manual_dir) if config.supplied_lists else None
+    notes["split_kind"] = "supplied lists" if folder else "fallback" if config.supplied_lists else "official"
     if folder:
       clips = [c for split in SPLITS for c in splits[split]]
       splits, absent, notes["unlisted"] = supplied_lists.apply(self.task, folder, clips, absent)
@@ -319,31 +326,30 @@ class Builder(generation.AudioBuilder):
     if data.unlisted:
       logging.warning("%s: %d files in the archives are not in iden_split.txt and are not built: %s", self.task,
                       len(data.unlisted), ", ".join(data.unlisted[:10]))
-    notes = {"split_source": "official iden_split.txt (1 train, 2 validation, 3 test)", "unlisted": data.unlisted}
+    notes = {"split_kind": "official", "split_source": "official iden_split.txt (1 train, 2 validation, 3 test)",
+             "unlisted": data.unlisted}
     return self._clip_splits(data.splits, data.absent, notes)
 
-  def _voxforge_splits(self, dl_manager):
-    present, absent_names = voxforge.list_sessions(dl_manager.manual_dir)
-    absent = {voxforge.session(dl_manager.manual_dir, name) for name in absent_names}
-    listed = sorted(set(present) | absent, key=lambda s: s.name)
-    late = {s for s in listed if s.date and s.date >= voxforge.CUTOFF}
-    # Absent archives keep their speakers in the shuffle, so the other speakers' splits do not move.
-    speaker_split = speaker_shuffle.assign_speakers(s.speaker_id for s in listed if s not in late)
+  def _assign_speakers(self, speakers) -> dict[str, str]:
+    speaker_split = speaker_shuffle.assign_speakers(speakers)
     if set(speaker_split.values()) != set(SPLITS):
       raise UserError(f"{self.task}: {len(speaker_split)} speakers leave a split empty under TFDS's cut "
                       f"{list(speaker_shuffle.NOSS_FRACTIONS)}; the full dataset has enough.")
-    sessions = {split: [s for s in present if s not in late and speaker_split[s.speaker_id] == split]
-                for split in SPLITS}
+    return speaker_split
+
+  def _voxforge_splits(self, dl_manager):
+    data = voxforge.speaker_splits(dl_manager.manual_dir, self._assign_speakers)
     self.info.metadata.update(
+        split_kind="official",
         split_source=("as noss/voxforge: speakers shuffled with RandomState(0), cut at "
                       f"{list(speaker_shuffle.NOSS_FRACTIONS)}"),
-        session_counts={split: dict(collections.Counter(s.label for s in sessions[split])) for split in SPLITS},
-        after_cutoff=sorted(s.name for s in late))
+        session_counts={split: dict(collections.Counter(s.label for s in data.sessions[split])) for split in SPLITS},
+        after_cutoff=data.after_cutoff)
     generators = {}
     for split in SPLITS:
       report = self.report(split)
-      report.absent(s.name for s in absent - late if speaker_split[s.speaker_id] == split)
-      generators[split] = self._generate_examples(report, units=sessions[split], to_items=voxforge.session_items)
+      report.absent(data.absent[split])
+      generators[split] = self._generate_examples(report, units=data.sessions[split], to_items=voxforge.session_items)
     return generators
 
   def _speech_commands_archives(self, dl_manager) -> dict[str, epath.Path]:
@@ -364,11 +370,15 @@ class Builder(generation.AudioBuilder):
   def _speech_commands_splits(self, dl_manager):
     """The 12-class task, exactly as noss/speech_commands (and TFDS's speech_commands) builds it."""
     paths = self._speech_commands_archives(dl_manager)
-    split_of, absent = speech_commands.read_lists(paths["train"])
-    self.info.metadata["split_source"] = ("official: validation_list.txt (+ running_tap windows), the test "
-                                          "archive, the rest of the main archive for train")
+    lists = speech_commands.read_official_lists(paths["train"])
+    split_of = speech_commands.twelve_class_split(lists, paths["train"])
+    self.info.metadata.update(
+        split_kind="official",
+        split_source=("official: validation_list.txt (+ running_tap windows), the test archive, the rest of the "
+                      "main archive for train"),
+        testing_list_absent=lists.absent["test"])  # not used here: the test archive is the test split
     reports = {split: self.report(split) for split in SPLITS}
-    reports["validation"].absent(absent)
+    reports["validation"].absent(lists.absent["validation"])
     items = {
         "train": speech_commands.items(paths["train"], keep=lambda name: split_of.get(name) == "train"),
         "validation": speech_commands.items(paths["train"], keep=lambda name: split_of.get(name) == "validation"),
@@ -380,17 +390,17 @@ class Builder(generation.AudioBuilder):
   def _speech_commands_words_splits(self, dl_manager):
     """The 35-word task from the main v0.02 archive and its two lists; background noise is not used."""
     paths = self._speech_commands_archives(dl_manager)
-    split_of, absent = speech_commands.read_lists(paths["train"])
-    self.info.metadata["split_source"] = ("official lists: validation_list.txt, testing_list.txt, the rest of "
-                                          "the main archive for train")
+    lists = speech_commands.read_official_lists(paths["train"])
+    self.info.metadata.update(
+        split_kind="official",
+        split_source=("official lists: validation_list.txt, testing_list.txt, the rest of the main archive for "
+                      "train"))
     is_word = lambda name: name.split("/")[0] != speech_commands.BACKGROUND_NOISE  # noqa: E731
-    keep = {"train": lambda name: is_word(name) and split_of.get(name) == "train",
-            "validation": lambda name: is_word(name) and split_of.get(name) == "validation",
-            "test": lambda name: is_word(name) and name not in split_of}  # the testing_list.txt files
     generators = {}
     for split in SPLITS:
       report = self.report(split)
-      report.absent([name for name in absent if is_word(name)] if split == "validation" else [])
-      items = (as_word_item(item, self.task) for item in speech_commands.items(paths["train"], keep=keep[split]))
+      report.absent([name for name in lists.absent.get(split, []) if is_word(name)])
+      keep = lambda name, split=split: is_word(name) and lists.split_of.get(name) == split  # noqa: E731
+      items = (as_word_item(item, self.task) for item in speech_commands.items(paths["train"], keep=keep))
       generators[split] = self._counted(split, self._generate_examples(report, items=items))
     return generators

@@ -1,11 +1,20 @@
 """User-supplied split lists (the Birdsong and TUT18 splits of Tagliasacchi et al. used by HARES).
 
-The lists are not public, so they are read from `<manual_dir>/hares_splits/{train,validation,test}.txt`
-when the user has them: one clip per line, named by its example id or file name with or without folder
-and extension (`ff1010bird/64486`, `64486.wav`, `audio/airport-barcelona-0-0-a.wav`); further
-tab/comma-separated fields on a line, blank lines and `#` comments are ignored. A name that matches no
-clip, or several, and a clip named in two lists are errors. Clips in no list are left out of the task and
-listed in the dataset metadata.
+HARES's README (github.com/google-deepmind/slowfast_nfnets) says these splits were made by Tagliasacchi
+et al. from the development data and refers to the paper's appendix; no list files were published there,
+and their code reads internal TFDS datasets (google-research/cola: `birdsong_detection`, `tut_2018`, not in
+public TFDS). So the format here is ours, made to also read the common table layouts unchanged.
+
+Files: `<manual_dir>/hares_splits/{train,validation,test}.txt`, UTF-8. Accepted lines:
+- one clip per line, or a table whose first field is the clip: fields separated by tabs, commas,
+  semicolons or spaces (e.g. DCASE's `audio/<file>.wav<TAB><scene>`, or `itemid,datasetid,hasbird`);
+  a field may be double-quoted; further fields are ignored;
+- a header as the first line, when its first field is one of HEADER_FIELDS; blank lines; `#` comments.
+A clip is named by its example id or its file name, with or without extension and any folder prefix
+(`ff1010bird/64486`, `64486.wav`, `audio/airport-barcelona-0-0-a.wav`, `C:\\data\\wav\\64486.wav`).
+A line from which no name can be read (e.g. starting with a separator, an unbalanced quote), a name that
+matches no clip or several, and a clip in two lists are errors naming the file and line. Clips in no
+list are left out of the task and listed in the dataset metadata (`unlisted`).
 """
 
 import re
@@ -19,6 +28,12 @@ from nossbench.builders.sources import Clip
 
 FOLDER = "hares_splits"
 SPLITS = ("train", "validation", "test")
+HEADER_FIELDS = frozenset({"itemid", "item_id", "filename", "file_name", "file", "path", "example_id", "id", "name",
+                           "clip"})
+FORMATS = ("one clip per line, or a table whose first field (up to a tab, comma, semicolon or space; may be "
+           "double-quoted) names the clip by example id or file name; an optional header line; blank lines and "
+           "# comments")
+_ENTRY = re.compile(r'\s*(?:"(?P<quoted>[^"]+)"|(?P<plain>[^\s,;"]+))\s*(?:[,;\s].*)?')
 
 
 def find(manual_dir) -> epath.Path | None:
@@ -28,21 +43,36 @@ def find(manual_dir) -> epath.Path | None:
 
 
 def _stem(name: str) -> str:
-  return re.sub(r"\.(wav|flac|mp3|ogg)$", "", name.strip(), flags=re.IGNORECASE)
+  return re.sub(r"\.(wav|flac|mp3|ogg)$", "", name.replace("\\", "/"), flags=re.IGNORECASE)
 
 
-def read_lists(folder: epath.Path) -> dict[str, list[str]]:
-  """split -> entries, for the three files (all must exist)."""
+def read_list(path: epath.Path) -> list[tuple[int, str]]:
+  """(line number, clip name without extension) for every entry of one list file."""
+  try:
+    text = path.read_bytes().decode("utf-8-sig")
+  except UnicodeDecodeError as error:
+    raise UserError(f"{path} is not UTF-8 text ({error}); save the list as UTF-8. Accepted: {FORMATS}.") from error
+  entries = []
+  for number, line in enumerate(text.splitlines(), start=1):
+    if not line.strip() or line.lstrip().startswith("#"):
+      continue
+    match = _ENTRY.fullmatch(line)
+    if not match:
+      raise UserError(f"{path} line {number}: cannot read a clip name from {line!r}. Accepted: {FORMATS}.")
+    name = match["quoted"] or match["plain"]
+    if not entries and name.strip().lower() in HEADER_FIELDS:
+      continue  # a header
+    entries.append((number, _stem(name.strip())))
+  return entries
+
+
+def read_lists(folder: epath.Path) -> dict[str, list[tuple[int, str]]]:
+  """split -> (line number, entry), for the three files (all must exist)."""
   absent = [f"{s}.txt" for s in SPLITS if not (folder / f"{s}.txt").exists()]
   if absent:
     raise UserError(f"{folder} holds split lists but not {', '.join(absent)}; supply train.txt, "
                     "validation.txt and test.txt, or remove the folder to use the documented fallback split.")
-  lists = {}
-  for split in SPLITS:
-    text = (folder / f"{split}.txt").read_text()
-    names = (re.split(r"[\t,]", line, maxsplit=1)[0].strip() for line in text.splitlines())
-    lists[split] = [_stem(name) for name in names if name and not name.startswith("#")]
-  return lists
+  return {split: read_list(folder / f"{split}.txt") for split in SPLITS}
 
 
 def apply(task: str, folder: epath.Path, clips: list[Clip], absent: Mapping[str, list[str]] = None
@@ -58,13 +88,13 @@ def apply(task: str, folder: epath.Path, clips: list[Clip], absent: Mapping[str,
     by_basename.setdefault(example_id.rsplit("/", 1)[-1], []).append(example_id)
   chosen, unknown = {}, []
   for split, entries in read_lists(folder).items():
-    for entry in entries:
+    for number, entry in entries:
       matches = [entry] if entry in known else sorted(by_basename.get(entry.rsplit("/", 1)[-1], []))
       if len(matches) != 1:
         if matches:
-          raise UserError(f"{task}: {folder / (split + '.txt')} entry {entry!r} matches several clips "
+          raise UserError(f"{task}: {folder / (split + '.txt')} line {number}: {entry!r} matches several clips "
                           f"({', '.join(matches)}); name it by its full example id.")
-        unknown.append(f"{split}.txt: {entry}")
+        unknown.append(f"{split}.txt line {number}: {entry}")
         continue
       if matches[0] in chosen and chosen[matches[0]] != split:
         raise UserError(f"{task}: {matches[0]} is in both {chosen[matches[0]]}.txt and {split}.txt of {folder}.")

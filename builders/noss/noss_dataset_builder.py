@@ -9,6 +9,7 @@ the rest decode in a local process pool. Bad audio and the report in `info.metad
 """
 
 import dataclasses
+import functools
 from collections.abc import Callable, Sequence
 
 import tensorflow_datasets as tfds
@@ -104,7 +105,9 @@ VOXCELEB = NossConfig(
         "the dev archive, so the iden_split.txt files of the 40 test-archive speakers vanish from its splits; "
         "here both archives are read and a listed file that is still absent is an error (or, with "
         "skip_bad_audio=True, listed in build_report_<split>.absent). The verification trials of "
-        "veri_test.txt are in the metadata, verification_trials: [target, enrol example id, test example id]. "
+        "veri_test.txt are in the metadata, verification_trials: [target, enrol example id, test example id]; "
+        "with skip_bad_audio=True, trials naming a file that is absent or undecodable are left out and listed in "
+        "verification_trials_dropped: [veri_test.txt line, reason]. "
         "Example ids are <speaker>/<YouTube id>/<n>. Built with Apache Beam."),
     labels=voxceleb.SPEAKERS,
     layout="voxceleb",
@@ -194,23 +197,13 @@ class Builder(generation.AudioBuilder):
             for split in SPLITS}
 
   def _voxforge_splits(self, dl_manager):
-    present, absent = voxforge.list_sessions(dl_manager.manual_dir)
-    absent = {voxforge.session(dl_manager.manual_dir, name) for name in absent}
-    listed = sorted(set(present) | absent, key=lambda s: s.name)
-    late = {s for s in listed if s.date and s.date >= voxforge.CUTOFF}
-    undated = [s.name for s in listed if s.date is None]
-    if undated:
-      logging.warning("voxforge: %d archive names carry no YYYYMMDD date; kept, as TFDS keeps them: %s",
-                      len(undated), ", ".join(undated[:10]))
-    self.info.metadata.update(voxforge_after_cutoff=sorted(s.name for s in late), voxforge_undated=undated)
-    # Absent archives keep their speakers in the shuffle, so the other speakers' splits do not move.
-    speaker_split = self._assign_speakers(s.speaker_id for s in listed if s not in late)
+    data = voxforge.speaker_splits(dl_manager.manual_dir, self._assign_speakers)
+    self.info.metadata.update(voxforge_after_cutoff=data.after_cutoff, voxforge_undated=data.undated)
     splits = {}
     for split in SPLITS:
       report = self.report(split)
-      report.absent(s.name for s in absent - late if speaker_split[s.speaker_id] == split)
-      units = [s for s in present if s not in late and speaker_split[s.speaker_id] == split]
-      splits[split] = self._generate_examples(report, units=units, to_items=voxforge.session_items)
+      report.absent(data.absent[split])
+      splits[split] = self._generate_examples(report, units=data.sessions[split], to_items=voxforge.session_items)
     return splits
 
   def _voxceleb_splits(self, dl_manager):
@@ -223,17 +216,17 @@ class Builder(generation.AudioBuilder):
       report = self.report(split)
       report.absent(data.absent[split])
       splits[split] = self._generate_examples(report, units=[_clip_item(c, "youtube_id") for c in data.splits[split]])
-    if data.trials_absent and not self.skip_bad_audio:
+    unbuilt = voxceleb.verification_trials(data.trials, data.unbuilt, {})["verification_trials_dropped"]
+    if unbuilt and not self.skip_bad_audio:
       raise UserError(
-          f"noss/voxceleb: {len(data.trials_absent)} verification trials of veri_test.txt name files that are "
-          f"not built (absent, or not in iden_split.txt), e.g. {data.trials_absent[0]!r}. Put the files back "
-          "or rebuild with `tfds build noss/voxceleb/skip_bad_audio=True ...` to drop those trials; they are "
-          "then listed in the metadata under 'verification_trials_dropped'.")
-    if data.trials_absent:
-      logging.warning("voxceleb: %d verification trials name files that are not built, dropped: %s",
-                      len(data.trials_absent), "; ".join(data.trials_absent[:5]))
-    self.info.metadata.update(verification_trials=[list(t) for t in data.trials],
-                              verification_trials_dropped=data.trials_absent, voxceleb_unlisted=data.unlisted)
+          f"noss/voxceleb: {len(unbuilt)} verification trials of veri_test.txt name files that are not built, "
+          f"e.g. {unbuilt[0][0]!r} ({unbuilt[0][1]}). Put the files back or rebuild with "
+          "`tfds build noss/voxceleb/skip_bad_audio=True ...` to drop those trials; they are then listed in "
+          "the metadata under 'verification_trials_dropped'.")
+    # Which trials stay is known once the pipeline has skipped any undecodable file (skip_bad_audio=True).
+    self.after_splits(SPLITS, ("verification_trials", "verification_trials_dropped"),
+                      functools.partial(voxceleb.verification_trials, data.trials, data.unbuilt))
+    self.info.metadata["voxceleb_unlisted"] = data.unlisted
     return splits
 
   def _speech_commands_splits(self, dl_manager):

@@ -34,7 +34,8 @@ warblrb10k_public_wav.zip, BirdVox-DCASE-20k.zip and the three label files ff101
 warblrb10k_public_metadata_2018.csv and BirdVoxDCASE20k_csvpublic.csv. Put the CSVs in one folder, unzip the
 archives anywhere below it (e.g. ff1010bird_wav/wav/<itemid>.wav; one shared wav/ folder works too) and pass
 that folder as --manual_dir. To use the HARES split lists of Tagliasacchi et al., also put them in
-`<manual_dir>/hares_splits/{train,validation,test}.txt`."""
+`<manual_dir>/hares_splits/{train,validation,test}.txt`: one clip per line, or a table (tab, comma,
+semicolon or space separated) whose first field names the clip by example id or file name."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -6,11 +6,16 @@ TFDS's canonical split, reproduced: validation = validation_list.txt plus the wi
 `_background_noise_/running_tap.wav`; test = the whole test archive; train = every other wav of the main
 archive (testing_list.txt files are left out: the test archive holds them). Background-noise files are cut
 into 1 s windows every 0.5 s labelled `_silence_`; words outside the 10 commands are `_unknown_`.
+The 35-word task (hares/speech_commands_v2) takes validation_list.txt, testing_list.txt and the rest of the
+main archive's word folders instead. A list entry naming a file that is not in the archive is never
+dropped silently: `read_official_lists` returns them per split.
 """
 
+import dataclasses
 import os
 import re
 
+from absl import logging
 from etils import epath
 
 from nossbench import UserError
@@ -19,6 +24,11 @@ from nossbench.builders import archives, audio, generation
 WORDS = ("down", "go", "left", "no", "off", "on", "right", "stop", "up", "yes")
 SILENCE, UNKNOWN, BACKGROUND_NOISE = "_silence_", "_unknown_", "_background_noise_"
 LABELS = WORDS + (SILENCE, UNKNOWN)  # TFDS's speech_commands order
+# The 35 word folders of v0.02: the label set of the 35-class task.
+ALL_WORDS = (
+    "backward", "bed", "bird", "cat", "dog", "down", "eight", "five", "follow", "forward", "four", "go", "happy",
+    "house", "learn", "left", "marvin", "nine", "no", "off", "on", "one", "right", "seven", "sheila", "six",
+    "stop", "three", "tree", "two", "up", "visual", "wow", "yes", "zero")
 VALIDATION_NOISE = f"{BACKGROUND_NOISE}/running_tap.wav"  # TFDS adds it to validation
 WINDOW = (audio.TARGET_SAMPLE_RATE, audio.TARGET_SAMPLE_RATE // 2)  # 1 s windows, 0.5 s hop
 URLS = {
@@ -57,8 +67,17 @@ def speaker_of(path: str) -> str:
   return match[1] if match else ""
 
 
-def read_lists(main_archive) -> tuple[dict[str, str], list[str]]:
-  """One pass over the main archive: {wav: 'train' or 'validation'} and the validation files that are absent."""
+@dataclasses.dataclass(frozen=True)
+class OfficialLists:
+  split_of: dict[str, str]  # every wav of the main archive -> train, validation or test (testing_list.txt)
+  absent: dict[str, list[str]]  # validation / test -> files a list names that the archive lacks, sorted
+
+
+def read_official_lists(main_archive) -> OfficialLists:
+  """One pass over the main archive: its wavs by split and the listed files that are absent.
+
+  validation = validation_list.txt plus running_tap.wav (as TFDS), test = testing_list.txt, train = the rest.
+  """
   lists, wavs = {}, []
   for name, data in archives.iter_tar(main_archive, wanted=lambda n: n in ("validation_list.txt", "testing_list.txt")):
     if data is not None:
@@ -68,10 +87,30 @@ def read_lists(main_archive) -> tuple[dict[str, str], list[str]]:
   for name in ("validation_list.txt", "testing_list.txt"):
     if name not in lists:
       raise UserError(f"Speech Commands: {main_archive} has no {name}; download {URLS['train']} again.")
-  validation = set(lists["validation_list.txt"]) | {VALIDATION_NOISE}
-  testing = set(lists["testing_list.txt"])
-  split_of = {wav: "validation" if wav in validation else "train" for wav in wavs if wav not in testing}
-  return split_of, sorted(validation - set(wavs))
+  listed = {"validation": set(lists["validation_list.txt"]) | {VALIDATION_NOISE},
+            "test": set(lists["testing_list.txt"])}
+  split_of = {wav: "test" if wav in listed["test"] else "validation" if wav in listed["validation"] else "train"
+              for wav in wavs}
+  return OfficialLists(split_of, {split: sorted(names - set(wavs)) for split, names in listed.items()})
+
+
+def twelve_class_split(lists: OfficialLists, main_archive) -> dict[str, str]:
+  """TFDS's 12-class view of the main archive: {wav: 'train' or 'validation'}.
+
+  testing_list.txt files are left out (the test archive replaces them), so an absent one costs this task
+  nothing; it is still logged, never dropped silently.
+  """
+  if lists.absent["test"]:
+    logging.warning("Speech Commands: %d file(s) of testing_list.txt are not in %s (unused by the 12-class "
+                    "task, whose test split is the test archive): %s", len(lists.absent["test"]), main_archive,
+                    ", ".join(lists.absent["test"][:10]))
+  return {wav: split for wav, split in lists.split_of.items() if split != "test"}
+
+
+def read_lists(main_archive) -> tuple[dict[str, str], list[str]]:
+  """The 12-class view (`twelve_class_split`) and the validation files that are absent."""
+  lists = read_official_lists(main_archive)
+  return twelve_class_split(lists, main_archive), lists.absent["validation"]
 
 
 def items(archive, keep=lambda name: True):

@@ -32,7 +32,9 @@ TUT Urban Acoustic Scenes 2018 (development): download TUT-urban-acoustic-scenes
 and .audio.1.zip ... .audio.13.zip from https://zenodo.org/record/1228142, unzip them into one folder and
 pass it (or its parent) as --manual_dir, so that `TUT-urban-acoustic-scenes-2018-development/meta.csv`,
 `.../evaluation_setup/fold1_train.txt` and `.../audio/airport-barcelona-0-0-a.wav` exist. To use the HARES
-split lists of Tagliasacchi et al., also put them in `<manual_dir>/hares_splits/{train,validation,test}.txt`."""
+split lists of Tagliasacchi et al., also put them in `<manual_dir>/hares_splits/{train,validation,test}.txt`:
+one clip per line, or a table (tab, comma, semicolon or space separated; e.g. the layout of
+evaluation_setup/fold1_*.txt) whose first field names the clip by example id or file name."""
 
 
 @dataclasses.dataclass(frozen=True)

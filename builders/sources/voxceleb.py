@@ -9,6 +9,7 @@ speakers that iden_split.txt lists vanish from its splits.
 
 import dataclasses
 
+from absl import logging
 from etils import epath
 
 from nossbench import UserError
@@ -37,8 +38,8 @@ class VoxCeleb:
   splits: dict[str, list[VoxClip]]  # split -> clips, sorted by example id
   absent: dict[str, list[str]]  # split -> files iden_split.txt lists that neither archive holds
   unlisted: list[str]  # files in the archives that iden_split.txt does not list (not built)
-  trials: list[tuple[int, str, str]]  # (target, enrol example id, test example id) from veri_test.txt
-  trials_absent: list[str]  # veri_test.txt lines naming a file that is not built
+  trials: list[tuple[int, str, str]]  # every line of veri_test.txt: (target, enrol wav, test wav)
+  unbuilt: dict[str, str]  # wav named by a trial -> why it is not built (not in the archives or iden_split.txt)
 
 
 def _archive(manual_dir: epath.Path, part: str) -> epath.Path:
@@ -90,14 +91,38 @@ def read(manual_dir) -> VoxCeleb:
     archive, member = where[wav]
     splits[SPLITS[group]].append(VoxClip(example_id=example_id(wav), path=archive, label=parts[0],
                                          speaker_id=parts[0], member=member, youtube_id=parts[1]))
-  built = {wav for wav in listed if wav in where}
-  trials, trials_absent = [], []
+  trials, unbuilt = [], {}
   for target, enrol, test in _lines(manual_dir / "veri_test.txt", 3):
     if target not in ("0", "1"):
       raise UserError(f"VoxCeleb1: veri_test.txt has a trial with target {target!r}, expected 0 or 1.")
-    if enrol in built and test in built:
-      trials.append((int(target), example_id(enrol), example_id(test)))
-    else:
-      trials_absent.append(f"{target} {enrol} {test}")
+    trials.append((int(target), enrol, test))
+    for wav in (enrol, test):
+      if wav not in where:
+        unbuilt[wav] = "in neither archive"
+      elif wav not in listed:
+        unbuilt[wav] = "not in iden_split.txt, so not built"
   return VoxCeleb(splits={name: sorted(clips, key=lambda c: c.example_id) for name, clips in splits.items()},
-                  absent=absent, unlisted=sorted(set(where) - listed), trials=trials, trials_absent=trials_absent)
+                  absent=absent, unlisted=sorted(set(where) - listed), trials=trials, unbuilt=unbuilt)
+
+
+def verification_trials(trials: list[tuple[int, str, str]], unbuilt: dict[str, str],
+                        skipped: dict[str, str]) -> dict[str, list]:
+  """The metadata `verification_trials`, [target, enrol example id, test example id] for every trial whose
+  two files were built, and `verification_trials_dropped`, [veri_test.txt line, reason] for the others
+  (a file `unbuilt`, or `skipped` as undecodable: {example id: reason}), both in veri_test.txt's order."""
+  kept, dropped = [], []
+  for target, enrol, test in trials:
+    reasons = []
+    for wav in (enrol, test):
+      if wav in unbuilt:
+        reasons.append(f"{wav} {unbuilt[wav]}")
+      elif example_id(wav) in skipped:
+        reasons.append(f"{wav} undecodable, skipped ({skipped[example_id(wav)]})")
+    if reasons:
+      dropped.append([f"{target} {enrol} {test}", "; ".join(reasons)])
+    else:
+      kept.append([target, example_id(enrol), example_id(test)])
+  if dropped:
+    logging.warning("VoxCeleb1: %d of %d verification trials of veri_test.txt dropped, their files not built "
+                    "(metadata verification_trials_dropped), e.g. %s: %s", len(dropped), len(trials), *dropped[0])
+  return {"verification_trials": kept, "verification_trials_dropped": dropped}
