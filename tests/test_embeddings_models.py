@@ -2,6 +2,9 @@
 against the packages' own functions, and outputs that do not depend on the other clips of a batch."""
 
 import importlib.util
+import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -88,6 +91,20 @@ def test_random_resnetish_windows_layers_and_seed(resnetish):
   np.testing.assert_allclose(again.embed(waves[:1])["embedding"][0], out["embedding"][0], atol=1e-3)
   other = type(resnetish)(seed=1)
   assert other.fingerprint != resnetish.fingerprint
+
+
+def test_random_resnetish_fingerprint_stands_for_its_drawn_weights(resnetish):
+  """The fingerprint hashes what draws the weights (seed, code, library versions), not the weights: an
+  equal fingerprint must mean equal weights, here drawn in another process, and none needs TensorFlow."""
+  script = ("import json, sys\nfrom nossbench.embeddings import registry\n"
+            "model = registry.get_model('random_resnetish')\nfingerprint = model.fingerprint\n"
+            "loaded = 'tensorflow' in sys.modules\n"
+            "print(json.dumps([fingerprint, loaded, model.drawn_weights_digest()]))")
+  result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+  fingerprint, loaded, drawn = json.loads(result.stdout.strip().splitlines()[-1])
+  assert fingerprint == resnetish.fingerprint and not loaded
+  assert drawn == resnetish.drawn_weights_digest()
+  assert type(resnetish)(seed=1).drawn_weights_digest() != drawn
 
 
 def test_speech_embedding_frames_and_neighbour_independence():
