@@ -37,4 +37,4 @@ demo: install
 	$(BIN)/score-submission $(DEMO)/logmel.npz --task noss/crema_d --splits $(DEMO)/splits --out $(DEMO)/report
 
 test: install
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=15

@@ -71,6 +71,14 @@ class EntryKey:
     return dataclasses.asdict(self)
 
 
+def any_completion(root, model: str, pooling: str, task: str, split: str) -> bool:
+  """Whether some entry of this model, pooling, task and split (any fingerprint, layer or rate) is
+  complete: a check that needs no model."""
+  pattern = "/".join([path_component(model), "*", "*", f"{path_component(pooling.replace('+', '_'))}-*hz",
+                      task, split, COMPLETE])
+  return next(iter(epath.Path(root).glob(pattern)), None) is not None
+
+
 # --- records ---------------------------------------------------------------------------------------
 
 def serialize(example_id: str, embedding: np.ndarray, speaker_id: str = "", label: int | None = None,

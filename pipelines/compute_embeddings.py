@@ -119,6 +119,8 @@ def complete_entries(args) -> dict | None:
   splits = args.splits.split(",") if args.splits else sorted(built)
   if not splits or not set(splits) <= set(built):
     return None
+  if not all(cache.any_completion(args.cache, args.model, args.pooling, args.task, s) for s in splits):
+    return None  # a first run: decided without building the model (plan builds it once)
   model = registry.get_model(args.model, device="cpu")
   records = {}
   for key in entry_keys(args, model, splits, requested_layers(args, model)):

@@ -116,3 +116,13 @@ def test_an_example_is_skipped_only_when_every_layer_of_its_split_has_it():
                          *[beam.pvalue.AsDict(d) for d in (done_a, done_b, done_t)])
             | beam.Map(lambda e: (e[0], e[1]["example_id"].decode())))
     assert_that(kept, equal_to([("train", "a"), ("train", "c"), ("test", "a"), ("test", "b"), ("test", "c")]))
+
+
+def test_a_completion_is_found_without_the_model_fingerprint(tmp_path):
+  key = cache.EntryKey("onnx:/models/x.onnx", "0123abcd", "layer/1", "mean+std", 16000, "noss/crema_d", "test")
+  key.path(tmp_path).mkdir(parents=True)
+  assert not cache.any_completion(tmp_path, key.model, key.pooling, key.task, "test")  # no COMPLETE.json yet
+  cache.write_completion(key.path(tmp_path), {"key": key.as_dict()})
+  assert cache.any_completion(tmp_path, key.model, key.pooling, key.task, "test")
+  assert not cache.any_completion(tmp_path, key.model, key.pooling, key.task, "train")
+  assert not cache.any_completion(tmp_path, key.model, "mean", key.task, "test")
