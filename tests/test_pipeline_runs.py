@@ -244,8 +244,9 @@ def documented_dataflow_command(data_dir, cache_root) -> list[str]:
 
 def test_documented_dataflow_gpu_option_set_parses_and_builds_the_pipeline(tone_dataset, tmp_path):
   """The Dataflow command of pipelines/README.md, with the dataset and cache made local: every option is
-  known, the GPU settings reach Beam, and the same pipeline graph builds (not run: no network here)."""
-  p = compute_embeddings.plan(documented_dataflow_command(tone_dataset[3], tmp_path))
+  known, the GPU settings reach Beam, and the same pipeline graph builds (not run: no network here).
+  --dry_run: otherwise Beam's option validation asks GCS about the temp bucket (minutes of retries)."""
+  p = compute_embeddings.plan(documented_dataflow_command(tone_dataset[3], tmp_path) + ["--dry_run=True"])
   options = p.options.get_all_options()
   assert options["runner"] == "DataflowRunner" and p.args.device == "gpu"
   assert any("worker_accelerator=type:nvidia" in o and "install-nvidia-driver" in o
