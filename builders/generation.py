@@ -95,9 +95,17 @@ def decode_item(item: Item) -> list[tuple[str, dict[str, Any]]]:
   data = item.data
   if data is None:
     try:
-      data = archives.read_zip_member(item.path, item.member) if item.member else epath.Path(item.path).read_bytes()
+      if item.member:
+        data = archives.read_zip_member(item.path, item.member, audio.MAX_FILE_BYTES)
+      else:
+        path = epath.Path(item.path)
+        if path.stat().length > audio.MAX_FILE_BYTES:  # before reading it: memory stays bounded
+          raise audio.AudioDecodeError(f"{item.name}: {path.stat().length} bytes, over the "
+                                       f"{audio.MAX_FILE_BYTES} an audio file may have")
+        data = path.read_bytes()
     except (OSError, KeyError, archives.ArchiveError) as error:
-      raise audio.AudioDecodeError(f"{item.name}: cannot be read ({error})") from error
+      reason = error.reason if isinstance(error, archives.ArchiveError) else error
+      raise audio.AudioDecodeError(f"{item.name}: cannot be read ({reason})") from error
   samples, rate = audio.read_audio(data, item.name)
   samples = audio.to_int16_mono(samples, rate)
   if item.window is None:
