@@ -2,9 +2,12 @@
 
 Shared by `builders` and `splits`, which do not import each other. A folder or a dangling link where a
 file should be, an unreadable file, a file over `limit` bytes (checked before reading, so memory stays
-bounded) and, for text, bytes that are not UTF-8 (a binary behind a .csv name) are UserErrors naming the
+bounded), a pipe or device (reading it could block forever) and, for text, bytes that are not UTF-8 (a binary behind a .csv name) are UserErrors naming the
 file, and the line of the first bad byte, followed by `fix`.
 """
+
+import os
+import stat
 
 from etils import epath
 
@@ -16,6 +19,8 @@ def read_bytes(path, limit: int, fix: str) -> bytes:
   try:
     if path.is_dir():
       raise UserError(f"{path} is a folder where a file is expected; {fix}.")
+    if "://" not in os.fspath(path) and not stat.S_ISREG(os.stat(path).st_mode):  # a pipe would block reading
+      raise UserError(f"{path} is not a regular file (a pipe, socket or device); {fix}.")
     size = path.stat().length
     if size > limit:
       raise UserError(f"{path} has {size} bytes, more than the {limit} such a file can have; {fix}.")

@@ -10,6 +10,7 @@ declares more than the caller's size limit (checked before it is inflated, so a 
 """
 
 import functools
+import gzip
 import os
 import stat
 import tarfile
@@ -51,7 +52,7 @@ def normalise(name: str, archive=None) -> str | None:
 def _zip_kind(info: zipfile.ZipInfo) -> str | None:
   """None for a regular file; else what else the member is (Unix mode bits in its external attributes)."""
   mode = info.external_attr >> 16
-  if not mode or stat.S_ISREG(mode):
+  if not stat.S_IFMT(mode) or stat.S_ISREG(mode):  # writers that set no file type write regular files
     return None
   return "a symbolic link" if stat.S_ISLNK(mode) else "not a regular file"
 
@@ -107,7 +108,11 @@ def iter_tar(path, wanted=lambda name: True, limit: int = audio.MAX_FILE_BYTES) 
   seen = set()
   with epath.Path(path).open("rb") as stream:
     try:
-      with tarfile.open(fileobj=stream, mode="r|*") as archive:
+      gzipped = stream.read(2) == b"\x1f\x8b"
+      stream.seek(0)
+      # gzip's reader, unlike tarfile's own stream, checks the end-of-stream marker: a cut-short .tar.gz fails.
+      source = gzip.GzipFile(fileobj=stream) if gzipped else stream
+      with tarfile.open(fileobj=source, mode="r|" if gzipped else "r|*") as archive:
         for member in archive:
           if member.isdir():
             continue
@@ -123,5 +128,7 @@ def iter_tar(path, wanted=lambda name: True, limit: int = audio.MAX_FILE_BYTES) 
           if wanted(name) and member.size > limit:
             raise ArchiveError(path, f"declares {member.size} bytes, over the limit of {limit}", member.name)
           yield name, archive.extractfile(member).read() if wanted(name) else None
+        while source.read(1 << 20):  # the rest of the stream: a cut-short .tar.gz fails here
+          pass
     except READ_ERRORS as error:
       raise ArchiveError(path, error) from error

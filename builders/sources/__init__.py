@@ -52,7 +52,7 @@ def csv_rows(path, dataset: str, text: str | None = None, **options) -> Iterator
       if row:
         yield reader.line_num, row
   except csv.Error as error:
-    raise UserError(f"{dataset}: {path} line {reader.line_num + 1} cannot be read as CSV ({error}); the file is "
+    raise UserError(f"{dataset}: {path} line {reader.line_num} cannot be read as CSV ({error}); the file is "
                     "damaged: download it again.") from error
 
 
