@@ -76,13 +76,21 @@ def read_examples(builder, extras=(), via_records: bool | None = None) -> pd.Dat
                     f"{', '.join(scalars)}.")
   if via_records is None:
     via_records = builder.info.file_format == tfds.core.file_adapters.FileFormat.TFRECORD
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
   chunks = []
   for split in sorted(builder.info.splits):
     batches = _record_batches(builder, split, wanted) if via_records else _tfds_batches(builder, split, wanted)
-    for batch in batches:
-      columns = {name: _decode(builder, features[name], name, batch[name]) for name in wanted}
-      columns["split"] = pa.array([split] * len(columns["example_id"]), pa.string())
-      chunks.append(pa.table(columns))
+    try:
+      for batch in batches:
+        columns = {name: _decode(builder, features[name], name, batch[name]) for name in wanted}
+        columns["split"] = pa.array([split] * len(columns["example_id"]), pa.string())
+        chunks.append(pa.table(columns))
+    except (tf.errors.OpError, pa.ArrowException) as error:  # cut-short, absent or damaged record files
+      reason = getattr(error, "message", None) or str(error)
+      raise UserError(f"{builder.info.full_name} in {builder.data_dir}: the {split} split's records cannot be read "
+                      f"({reason.splitlines()[0]}); the build was interrupted or its files were damaged: "
+                      f"rebuild it with {build_command(builder.info.full_name.rsplit('/', 1)[0], None)}.") from error
   if not chunks:
     raise UserError(f"{builder.info.full_name} in {builder.data_dir} holds no examples; rebuild it.")
   table = pa.concat_tables(chunks).sort_by("example_id")

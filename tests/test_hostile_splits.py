@@ -4,6 +4,7 @@ numbers that cannot be met, and broken manifests, sidecars and list files, each 
 import hashlib
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -138,3 +139,18 @@ def test_an_out_folder_that_is_a_file_is_an_error(data_dir, tmp_path, capsys):
   (tmp_path / "out").write_text("a file")
   assert prepare(data_dir, tmp_path / "out") == 2
   assert f"cannot create the folder {tmp_path / 'out' / 'fixture' / 'few'}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("damage,message", [
+    (lambda shard: shard.write_bytes(shard.read_bytes()[:-20]), "truncated record"),
+    (lambda shard: shard.unlink(), "No such file"),
+    (lambda shard: shard.write_bytes(b"\x00" * 40), "the train split's records cannot be read"),
+])
+def test_damaged_tfds_records_are_an_error_naming_the_split(data_dir, tmp_path, capsys, damage, message):
+  shutil.copytree(data_dir, tmp_path / "tfds")
+  [shard] = (tmp_path / "tfds").glob("fixture/few/1.0.0/*train.tfrecord*")
+  damage(shard)
+  assert cli.main([FEW, "--data_dir", str(tmp_path / "tfds"), "--out", str(tmp_path / "out")]) == 2
+  error = capsys.readouterr().err
+  assert "fixture/few" in error and message in error and "rebuild it" in error and "Traceback" not in error
+  assert not (tmp_path / "out").exists()
