@@ -19,7 +19,7 @@ from conftest import build, write_tone_corpus
 from nossbench import UserError
 from nossbench.builders import archives, audio, sources
 from nossbench.builders.hares import hares_dataset_builder, supplied_lists
-from nossbench.builders.sources import audioset, esc50, nsynth, voxceleb
+from nossbench.builders.sources import audioset, esc50, nsynth, voxceleb, voxforge
 
 SECOND = 16000
 
@@ -273,3 +273,11 @@ def test_a_folder_that_cannot_be_listed_is_named(tmp_path):
     sources.files_in(tmp_path / "AudioWAV", "CREMA-D")
   with pytest.raises(UserError, match="AudioSet: cannot list .*absent"):
     list(sources.walk(tmp_path / "absent", "AudioSet"))
+
+
+def test_a_voxforge_url_list_naming_a_path_outside_manual_dir_is_refused(tmp_path):
+  (tmp_path / voxforge.URL_LIST).write_text("http://host/downloads/en/Trunk/Audio/Main/16kHz_16bit/a-20100101-x.tgz\n"
+                                            "http://host/../../../etc/en/Trunk/x.tgz\n")
+  with pytest.raises(UserError, match=r"voxforge_urls\.txt names 'host/\.\./\.\./\.\./etc/en/Trunk/x\.tgz', a path "
+                                      "outside"):
+    voxforge.list_sessions(tmp_path)
