@@ -71,7 +71,7 @@ import tensorflow_datasets as tfds
 from absl import logging
 from etils import epath
 
-from nossbench import UserError
+from nossbench import UserError, userfiles
 from nossbench.builders import archives, audio
 
 
@@ -97,14 +97,10 @@ def decode_item(item: Item) -> list[tuple[str, dict[str, Any]]]:
     try:
       if item.member:
         data = archives.read_zip_member(item.path, item.member, audio.MAX_FILE_BYTES)
-      else:
-        path = epath.Path(item.path)
-        if path.stat().length > audio.MAX_FILE_BYTES:  # before reading it: memory stays bounded
-          raise audio.AudioDecodeError(f"{item.name}: {path.stat().length} bytes, over the "
-                                       f"{audio.MAX_FILE_BYTES} an audio file may have")
-        data = path.read_bytes()
-    except (OSError, KeyError, archives.ArchiveError) as error:
-      reason = error.reason if isinstance(error, archives.ArchiveError) else error
+      else:  # a folder, pipe, dangling link or oversized file is refused before anything is read
+        data = userfiles.read_bytes(item.path, audio.MAX_FILE_BYTES, "put the recording back")
+    except (OSError, KeyError, UserError) as error:
+      reason = error.reason if isinstance(error, archives.ArchiveError) else str(error).replace(f"{item.path} ", "")
       raise audio.AudioDecodeError(f"{item.name}: cannot be read ({reason})") from error
   samples, rate = audio.read_audio(data, item.name)
   samples = audio.to_int16_mono(samples, rate)

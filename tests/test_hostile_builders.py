@@ -17,9 +17,9 @@ import nossbench.builders  # noqa: F401  (registers noss for tfds.builder)
 from builder_helpers import add_to_tar, clip, examples, wav_bytes
 from conftest import build, write_tone_corpus
 from nossbench import UserError
-from nossbench.builders import archives, audio, sources
+from nossbench.builders import archives, audio, generation, sources
 from nossbench.builders.hares import hares_dataset_builder, supplied_lists
-from nossbench.builders.sources import audioset, esc50, nsynth, voxceleb, voxforge
+from nossbench.builders.sources import audioset, esc50, nsynth, speech_commands, voxceleb, voxforge
 
 SECOND = 16000
 
@@ -281,3 +281,27 @@ def test_a_voxforge_url_list_naming_a_path_outside_manual_dir_is_refused(tmp_pat
   with pytest.raises(UserError, match=r"voxforge_urls\.txt names 'host/\.\./\.\./\.\./etc/en/Trunk/x\.tgz', a path "
                                       "outside"):
     voxforge.list_sessions(tmp_path)
+
+
+@pytest.mark.parametrize("make,reason", [(os.mkfifo, "is not a regular file"), (os.mkdir, "is a folder"),
+                                         (lambda p: os.symlink(p + ".gone", p), "No such file")])
+def test_a_pipe_folder_or_dangling_link_in_place_of_an_audio_file_is_undecodable(tmp_path, make, reason):
+  make(str(tmp_path / "a.wav"))  # a pipe would block a plain read forever
+  with pytest.raises(audio.AudioDecodeError, match=f"{tmp_path / 'a.wav'}: cannot be read .*{reason}"):
+    generation.decode_item(generation.Item("a", str(tmp_path / "a.wav"), {}))
+
+
+def test_speech_commands_lists_that_are_not_text_are_refused_naming_the_member(tmp_path):
+  with tarfile.open(tmp_path / "speech_commands_v0.02.tar.gz", "w:gz") as archive:
+    add_to_tar(archive, "yes/0a7c2a8d_nohash_0.wav", wav_bytes(clip(1), SECOND))
+    add_to_tar(archive, "validation_list.txt", b"yes/0a7c2a8d_nohash_0.wav\n\xff\xd8\xff\xe0JFIF")
+    add_to_tar(archive, "testing_list.txt", b"")
+  with pytest.raises(UserError, match=r"speech_commands_v0\.02\.tar\.gz:validation_list\.txt is not UTF-8 text"):
+    speech_commands.read_official_lists(tmp_path / "speech_commands_v0.02.tar.gz")
+
+
+def test_an_audioset_segment_list_cut_inside_a_quoted_field_is_refused_naming_the_line(tmp_path):
+  path = tmp_path / "eval_segments.csv"
+  path.write_text('# YTID, start_seconds, end_seconds, positive_labels\n--4gqARaEJE, 0.000, 10.000, "/m/068hy,/m/0')
+  with pytest.raises(UserError, match=r"eval_segments\.csv line 2 cannot be read as CSV \(unexpected end of data"):
+    audioset.read_segments(path, {"/m/068hy"})
