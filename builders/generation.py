@@ -92,6 +92,11 @@ class Item:
 
 def decode_item(item: Item) -> list[tuple[str, dict[str, Any]]]:
   """Decodes one item into its (key, example) pairs; raises audio.AudioDecodeError for bad audio."""
+  try:
+    item.example_id.encode("utf-8")
+  except UnicodeEncodeError as error:  # a file name in another encoding: TFDS could not store its id
+    raise UserError(f"{os.fsencode(item.name)!r}: the file's name is not UTF-8, so its example id cannot be "
+                    "stored; rename it in UTF-8 (e.g. `convmv -f latin1 -t utf8 --notest -r <folder>`).") from error
   data = item.data
   if data is None:
     try:
@@ -107,6 +112,8 @@ def decode_item(item: Item) -> list[tuple[str, dict[str, Any]]]:
   if item.window is None:
     return [(item.example_id, {"example_id": item.example_id, "audio": samples, **item.features})]
   length, hop = item.window
+  if len(samples) < length:
+    raise audio.AudioDecodeError(f"{item.name}: {len(samples)} samples, shorter than one {length}-sample window")
   examples = []
   for start in range(0, len(samples) - length + 1, hop):
     example_id = f"{item.example_id}#{start}"

@@ -296,3 +296,17 @@ def test_an_audioset_segment_list_cut_inside_a_quoted_field_is_refused_naming_th
   path.write_text('# YTID, start_seconds, end_seconds, positive_labels\n--4gqARaEJE, 0.000, 10.000, "/m/068hy,/m/0')
   with pytest.raises(UserError, match=r"eval_segments\.csv line 2 cannot be read as CSV \(unexpected end of data"):
     audioset.read_segments(path, {"/m/068hy"})
+
+
+def test_a_file_name_that_is_not_utf8_is_refused_naming_it(tmp_path):
+  name = os.fsdecode(b"caf\xe9.wav")  # Latin-1, as an old archive tool leaves it
+  (tmp_path / name).write_bytes(wav_bytes(clip(1), SECOND))
+  with pytest.raises(UserError, match=r"caf\\xe9\.wav'?: the file's name is not UTF-8"):
+    generation.decode_item(generation.Item(name[:-4], str(tmp_path / name), {}))
+
+
+def test_a_windowed_file_shorter_than_one_window_is_undecodable_not_dropped(tmp_path):
+  (tmp_path / "noise.wav").write_bytes(wav_bytes(clip(1, seconds=0.5), SECOND))
+  item = generation.Item("noise", str(tmp_path / "noise.wav"), {}, window=(SECOND, SECOND // 2))
+  with pytest.raises(audio.AudioDecodeError, match="noise.wav: 8000 samples, shorter than one 16000-sample window"):
+    generation.decode_item(item)
