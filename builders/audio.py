@@ -37,6 +37,10 @@ MAX_FILE_BYTES = 2 << 30  # far above any clip of the supported datasets (the lo
 MAX_SECONDS = 3600  # the longest clips of the supported datasets last minutes; at 48 kHz stereo, 1.4 GB decoded
 
 
+UNKNOWN_LENGTH = 1 << 62  # libsndfile's frame count for a file that declares none (SF_COUNT_MAX)
+BLOCK_FRAMES = 1 << 20
+
+
 class AudioDecodeError(Exception):
   """A file that neither soundfile nor ffmpeg can decode; the message names the file and the reason."""
 
@@ -84,10 +88,19 @@ def _has_xing_header(data: bytes) -> bool:
 def _read_with_soundfile(data: bytes, name: str) -> tuple[np.ndarray, int]:
   with soundfile.SoundFile(io.BytesIO(data)) as sound:
     declared, rate, channels, kind = sound.frames, sound.samplerate, sound.channels, sound.format
-    if declared > MAX_SECONDS * rate:
-      raise AudioDecodeError(f"{name}: lasts {declared / rate:.0f} s, over the {MAX_SECONDS} s this decoder "
-                             "accepts; cut it into shorter files")
-    samples = sound.read(dtype="float32", always_2d=True)
+    if declared < UNKNOWN_LENGTH:
+      if declared > MAX_SECONDS * rate:
+        raise AudioDecodeError(f"{name}: lasts {declared / rate:.0f} s, over the {MAX_SECONDS} s this decoder "
+                               "accepts; cut it into shorter files")
+      samples = sound.read(dtype="float32", always_2d=True)
+    else:  # a streamed FLAC declares no length: read up to the limit
+      blocks = [sound.read(BLOCK_FRAMES, dtype="float32", always_2d=True)]
+      while len(blocks[-1]) == BLOCK_FRAMES:
+        if len(blocks) * BLOCK_FRAMES > MAX_SECONDS * rate:
+          raise AudioDecodeError(f"{name}: lasts over the {MAX_SECONDS} s this decoder accepts; cut it into "
+                                 "shorter files")
+        blocks.append(sound.read(BLOCK_FRAMES, dtype="float32", always_2d=True))
+      samples, declared = np.concatenate(blocks), 0
   if kind in ("WAV", "WAVEX", "AIFF"):
     missing, frame = _pcm_shortfall(data), channels * _bytes_per_sample(sound.subtype)
     if missing is not None and missing >= frame:

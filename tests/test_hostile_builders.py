@@ -310,3 +310,13 @@ def test_a_windowed_file_shorter_than_one_window_is_undecodable_not_dropped(tmp_
   item = generation.Item("noise", str(tmp_path / "noise.wav"), {}, window=(SECOND, SECOND // 2))
   with pytest.raises(audio.AudioDecodeError, match="noise.wav: 8000 samples, shorter than one 16000-sample window"):
     generation.decode_item(item)
+
+
+def test_a_streamed_flac_that_declares_no_length_is_read_whole_and_refused_when_cut(tmp_path):
+  soundfile.write(str(tmp_path / "source.wav"), clip(3, seconds=2.0), SECOND)
+  data = subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(tmp_path / "source.wav"), "-f", "flac",
+                         "-"], check=True, capture_output=True).stdout  # to a pipe: no total in STREAMINFO
+  assert soundfile.info(io.BytesIO(data)).frames >= audio.UNKNOWN_LENGTH
+  assert decodes(data, "streamed.flac") == 2 * SECOND
+  with pytest.raises(audio.AudioDecodeError, match="streamed.flac: ffmpeg could not decode it"):
+    decodes(data[:-1], "streamed.flac")
