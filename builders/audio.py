@@ -13,7 +13,8 @@ with skip_bad_audio, skips and lists it):
   to fewer samples than it declares; an Ogg (Vorbis, Opus) whose last page is incomplete or lacks the
   end-of-stream flag; anything ffmpeg decodes while reporting a corrupt or cut-short stream. Files that
   declare no length cannot be told from a shorter recording when cut between frames: WAVs streamed with a
-  0 or 0xFFFFFFFF data size, and MP3s without a Xing/Info header (most encoders write one).
+  0 or 0xFFFFFFFF data size, RF64 WAVs (their size sits in a ds64 chunk) and MP3s without a Xing/Info
+  header (most encoders write one).
 - Floating-point audio holding NaN or ±Inf (named with the time of the first such sample).
 - A well-formed file with no samples: nothing can be embedded from it. (All-zero clips with samples are
   kept; the build report counts them as silent.)

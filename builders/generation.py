@@ -37,8 +37,9 @@ API, in the order a builder uses it:
   `example_id` and `audio`. `window=(length, hop)` in output samples cuts the decoded audio into windows
   (the last full one included) with example ids `<example_id>#<start sample>`.
 
-Bad-audio policy. By default an undecodable file, or one an official list names but that is absent,
-stops the build with a UserError naming the file and the reason. The builder option `skip_bad_audio`
+Bad-audio policy. By default an undecodable file (what counts as one, cut-short files included, is listed
+in `builders/audio.py`), or one an official list names but that is absent, stops the build with a
+UserError naming the file and the reason. The builder option `skip_bad_audio`
 skips them instead, e.g. `tfds build noss/savee/skip_bad_audio=True --imports nossbench.builders ...`
 (TFDS passes `/key=value` after the config name to the builder's constructor; `tfds.builder` and
 `tfds.load` accept the same name). Either way every skipped or absent file is logged (absl, warning)
