@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from etils import epath
 
 from nossbench import UserError
 from nossbench.splits.examples import LABEL_SEPARATOR
@@ -30,12 +31,20 @@ def load_builder(task: str, data_dir: str | None):
 
   import nossbench.builders  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import  (registers builders)
 
+  from google.protobuf import json_format  # pylint: disable=import-outside-toplevel
+
   try:
     builder = tfds.builder(task, data_dir=data_dir)
-  except (tfds.core.registered.DatasetNotFoundError, ValueError) as error:
-    raise UserError(f"unknown task {task!r} in {data_dir or 'the default data_dir'} "
-                    f"({str(error).splitlines()[0]}). Tasks are named <benchmark>/<task>, e.g. noss/crema_d; "
-                    f"build one with: {build_command(task, data_dir)}") from error
+  except (tfds.core.registered.DatasetNotFoundError, ValueError, OSError, KeyError, TypeError,
+          json_format.Error) as error:
+    reason = (str(error) or type(error).__name__).splitlines()[0]
+    built = data_dir and "/" in task and (epath.Path(data_dir) / task).is_dir()
+    if built and not isinstance(error, tfds.core.registered.DatasetNotFoundError):
+      raise UserError(f"{task} in {data_dir}: its dataset files (dataset_info.json, features.json) cannot be read "
+                      f"({reason}); the build was interrupted or they were damaged. Rebuild it: "
+                      f"{build_command(task, data_dir)}") from error
+    raise UserError(f"unknown task {task!r} in {data_dir or 'the default data_dir'} ({reason}). Tasks are named "
+                    f"<benchmark>/<task>, e.g. noss/crema_d; build one with: {build_command(task, data_dir)}") from error
   if not builder.is_prepared():
     raise UserError(f"{task} is not built in {builder.data_dir}. Build it first: "
                     f"{build_command(task, data_dir)}")

@@ -154,3 +154,23 @@ def test_damaged_tfds_records_are_an_error_naming_the_split(data_dir, tmp_path, 
   error = capsys.readouterr().err
   assert "fixture/few" in error and message in error and "rebuild it" in error and "Traceback" not in error
   assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("name,damage", [
+    ("dataset_info.json", lambda p: p.write_text("{not json")), ("dataset_info.json", lambda p: p.write_text("")),
+    ("dataset_info.json", lambda p: p.write_bytes(b"\xff\xfe\x00\x01")),
+    ("dataset_info.json", lambda p: (p.unlink(), p.mkdir())), ("features.json", lambda p: p.write_text("[1, 2]")),
+])
+def test_damaged_tfds_dataset_files_are_an_error_saying_to_rebuild(data_dir, tmp_path, capsys, name, damage):
+  shutil.copytree(data_dir, tmp_path / "tfds")
+  damage(tmp_path / "tfds" / FEW / "1.0.0" / name)
+  assert cli.main([FEW, "--data_dir", str(tmp_path / "tfds"), "--out", str(tmp_path / "out")]) == 2
+  error = capsys.readouterr().err
+  assert f"{FEW} in {tmp_path / 'tfds'}: its dataset files (dataset_info.json, features.json) cannot be read" in error
+  assert "Rebuild it: tfds build fixture/few" in error and not (tmp_path / "out").exists()
+
+
+def test_a_task_never_built_there_is_unknown_not_damaged(tmp_path, capsys):
+  assert cli.main(["fixture/none", "--data_dir", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
+  error = capsys.readouterr().err
+  assert "unknown task 'fixture/none'" in error and "dataset files" not in error
