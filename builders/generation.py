@@ -37,8 +37,9 @@ API, in the order a builder uses it:
   `example_id` and `audio`. `window=(length, hop)` in output samples cuts the decoded audio into windows
   (the last full one included) with example ids `<example_id>#<start sample>`.
 
-Bad-audio policy. By default an undecodable file, or one an official list names but that is absent,
-stops the build with a UserError naming the file and the reason. The builder option `skip_bad_audio`
+Bad-audio policy. By default an undecodable file (what counts as one, cut-short files included, is listed
+in `builders/audio.py`), or one an official list names but that is absent, stops the build with a
+UserError naming the file and the reason. The builder option `skip_bad_audio`
 skips them instead, e.g. `tfds build noss/savee/skip_bad_audio=True --imports nossbench.builders ...`
 (TFDS passes `/key=value` after the config name to the builder's constructor; `tfds.builder` and
 `tfds.load` accept the same name). Either way every skipped or absent file is logged (absl, warning)
@@ -71,7 +72,7 @@ import tensorflow_datasets as tfds
 from absl import logging
 from etils import epath
 
-from nossbench import UserError
+from nossbench import UserError, userfiles
 from nossbench.builders import archives, audio
 
 
@@ -92,17 +93,28 @@ class Item:
 
 def decode_item(item: Item) -> list[tuple[str, dict[str, Any]]]:
   """Decodes one item into its (key, example) pairs; raises audio.AudioDecodeError for bad audio."""
+  try:
+    item.example_id.encode("utf-8")
+  except UnicodeEncodeError as error:  # a file name in another encoding: TFDS could not store its id
+    raise UserError(f"{os.fsencode(item.name)!r}: the file's name is not UTF-8, so its example id cannot be "
+                    "stored; rename it in UTF-8 (e.g. `convmv -f latin1 -t utf8 --notest -r <folder>`).") from error
   data = item.data
   if data is None:
     try:
-      data = archives.read_zip_member(item.path, item.member) if item.member else epath.Path(item.path).read_bytes()
-    except (OSError, KeyError, archives.ArchiveError) as error:
-      raise audio.AudioDecodeError(f"{item.name}: cannot be read ({error})") from error
+      if item.member:
+        data = archives.read_zip_member(item.path, item.member, audio.MAX_FILE_BYTES)
+      else:  # a folder, pipe, dangling link or oversized file is refused before anything is read
+        data = userfiles.read_bytes(item.path, audio.MAX_FILE_BYTES, "put the recording back")
+    except (OSError, KeyError, UserError) as error:
+      reason = error.reason if isinstance(error, archives.ArchiveError) else str(error).replace(f"{item.path} ", "")
+      raise audio.AudioDecodeError(f"{item.name}: cannot be read ({reason})") from error
   samples, rate = audio.read_audio(data, item.name)
   samples = audio.to_int16_mono(samples, rate)
   if item.window is None:
     return [(item.example_id, {"example_id": item.example_id, "audio": samples, **item.features})]
   length, hop = item.window
+  if len(samples) < length:
+    raise audio.AudioDecodeError(f"{item.name}: {len(samples)} samples, shorter than one {length}-sample window")
   examples = []
   for start in range(0, len(samples) - length + 1, hop):
     example_id = f"{item.example_id}#{start}"

@@ -3,6 +3,10 @@
 
 Always written: `canonical` (the TFDS splits) and, when the dataset carries verification trials,
 `trials`. Each scheme flag adds one manifest: --intra-speaker, --speaker-disjoint, --kfold K, --from-lists.
+
+A default never fails on valid data: when the data allows fewer distinct cuts than the default --repeats,
+as many as it allows are made, and the output and the sidecar say so. A number the user gave that the
+data cannot meet is an error (exit 2).
 """
 
 import argparse
@@ -61,6 +65,7 @@ def _validate(args) -> None:
   for flag, given, allowed, partner in needs:
     if given and not allowed:
       raise UserError(f"{flag} only applies to {partner}; add one or drop {flag}.")
+  args.repeats_given = args.repeats is not None
   args.repeats = DEFAULT_REPEATS if args.repeats is None else args.repeats
   args.test_fraction = DEFAULT_TEST_FRACTION if args.test_fraction is None else args.test_fraction
   if not 0 < args.test_fraction < 1:
@@ -108,12 +113,13 @@ def main(argv):
   if args.intra_speaker:
     planned.append(_intra_speaker(args, base, source))
   if args.speaker_disjoint:
-    rows = speaker_disjoint.speaker_disjoint_splits(base, args.repeats, args.test_fraction, args.seed,
-                                                    args.hash_assign)
-    params = source | {"repeats": args.repeats, "test_fraction": args.test_fraction, "seed": args.seed,
-                       "hash_assign": args.hash_assign}
-    planned.append(("speaker_disjoint", rows, params, f"speaker_disjoint: {args.repeats} repeats",
-                    [check.summary(rows, ["repeat", "split"])]))
+    allowed = speaker_disjoint.allowed_repeats(base, args.test_fraction, args.repeats)
+    repeats, note = _repeats(args, allowed, "speaker-disjoint splits")
+    rows = speaker_disjoint.speaker_disjoint_splits(base, repeats, args.test_fraction, args.seed, args.hash_assign)
+    params = source | {"repeats": repeats, "test_fraction": args.test_fraction, "seed": args.seed,
+                       "hash_assign": args.hash_assign} | note
+    planned.append(("speaker_disjoint", rows, params, f"speaker_disjoint: {repeats} repeats",
+                    [check.summary(rows, ["repeat", "split"])] + [f"note: {n}" for n in note.values()]))
   if args.kfold is not None:
     if group == "speaker" and not (base["speaker_id"] != "").any():
       group_column = None  # the default grouping, on a task without speakers
@@ -126,16 +132,26 @@ def main(argv):
     print("\n".join([f"{headline} -> {path}"] + details) + "\n")
 
 
+def _repeats(args, allowed: int, what: str) -> tuple[int, dict]:
+  """(repeats to make, {"repeats_note": why} when fewer than the default): the default --repeats lowered to
+  what the data allows; an explicit --repeats the data cannot meet is an error. `allowed` 0: the scheme's
+  own error (no speakers to cut) follows."""
+  if allowed == 0 or allowed >= args.repeats:
+    return args.repeats, {}
+  if args.repeats_given:
+    raise UserError(f"--repeats {args.repeats} asks for more {what} than the data allows ({allowed} distinct "
+                    f"at --test-fraction {args.test_fraction}); lower --repeats to {allowed} or less.")
+  return allowed, {"repeats_note": f"{allowed} repeats instead of the default {DEFAULT_REPEATS}: the data allows "
+                                   f"only {allowed} distinct {what} at --test-fraction {args.test_fraction}"}
+
+
 def _intra_speaker(args, base, source) -> tuple:
   allowed = intra_speaker.distinct_cuts(base, args.test_fraction, args.repeats)
-  if 0 < allowed < args.repeats:
-    raise UserError(f"--repeats {args.repeats} asks for more intra-speaker cuts than the data allows (its "
-                    f"largest speaker has {allowed} distinct cuts at --test-fraction {args.test_fraction}); "
-                    "lower --repeats.")
-  cuts, skipped = intra_speaker.intra_speaker_splits(base, args.repeats, args.test_fraction, args.seed)
+  repeats, note = _repeats(args, allowed, "intra-speaker cuts (of its largest speaker)")
+  cuts, skipped = intra_speaker.intra_speaker_splits(base, repeats, args.test_fraction, args.seed)
   coverage = intra_speaker.label_coverage(cuts)
-  params = source | {"repeats": args.repeats, "test_fraction": args.test_fraction, "seed": args.seed,
-                     "skipped_speakers": skipped, "label_coverage": coverage}
+  params = source | {"repeats": repeats, "test_fraction": args.test_fraction, "seed": args.seed,
+                     "skipped_speakers": skipped, "label_coverage": coverage} | note
   details = [check.summary(cuts[cuts["repeat"] == 0], ["split"]) + "   (repeat 0)",
              f"label coverage: {coverage['cuts'] - coverage['cuts_missing_a_test_label_in_train']} of "
              f"{coverage['cuts']} speaker cuts have every test label in train"]
@@ -143,8 +159,9 @@ def _intra_speaker(args, base, source) -> tuple:
     listed = ", ".join(f"{s or '(no speaker id)'} ({n})" for s, n in sorted(skipped.items()))
     details.append(f"skipped {len(skipped)} speakers with fewer than {intra_speaker.MIN_EXAMPLES} examples or "
                    f"no id: {listed}")
+  details += [f"note: {n}" for n in note.values()]
   return ("intra_speaker", cuts, params,
-          f"intra_speaker: {cuts['speaker_id'].nunique()} speakers x {args.repeats} repeats", details)
+          f"intra_speaker: {cuts['speaker_id'].nunique()} speakers x {repeats} repeats", details)
 
 
 def _kfold(args, table, source, own_folds: bool, group_column: str | None) -> tuple:

@@ -14,11 +14,12 @@ import re
 import pandas as pd
 from etils import epath
 
-from nossbench import UserError
+from nossbench import UserError, userfiles
 
 SUFFIXES = (".txt", ".tsv", ".csv", ".lst")
 AUDIO_EXTENSION = re.compile(r"\.(wav|flac|mp3|ogg|m4a|aiff?)$", re.IGNORECASE)
 SHOWN = 10  # entries named in an error
+MAX_LIST_BYTES = 1 << 30  # a list of every AudioSet clip is ~ 40 MB
 
 
 def read_lists(folder) -> tuple[dict[str, tuple[str, str, list[tuple[int, str]]]], list[str]]:
@@ -27,17 +28,27 @@ def read_lists(folder) -> tuple[dict[str, tuple[str, str, list[tuple[int, str]]]
   if not folder.is_dir():
     raise UserError(f"--from-lists {folder}: no such folder; give the folder that holds train.txt, test.txt, ...")
   lists, ignored = {}, []
-  for path in sorted(folder.iterdir(), key=lambda p: p.name):
+  try:
+    paths = sorted(folder.iterdir(), key=lambda p: p.name)
+  except OSError as error:
+    raise UserError(f"--from-lists {folder}: cannot list it ({error.strerror or error}); make it readable.") from error
+  for path in paths:
     if path.suffix.lower() not in SUFFIXES or path.name.startswith("."):
       ignored.append(path.name)
       continue
     if path.stem in lists:
       raise UserError(f"--from-lists {folder}: two lists for split {path.stem!r}; keep one.")
-    entries, data = [], path.read_bytes()
+    fix = "give a UTF-8 text file with one example per line"
     try:
+      data = userfiles.read_bytes(path, MAX_LIST_BYTES, fix)
       text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-      raise UserError(f"--from-lists {path}: not UTF-8 text ({error}); save the list as UTF-8.") from error
+      line = data[:error.start].count(b"\n") + 1
+      raise UserError(f"--from-lists {path}: not UTF-8 text (line {line}: {error.reason}); save the list as "
+                      "UTF-8.") from error
+    except UserError as error:
+      raise UserError(f"--from-lists: {error}") from error
+    entries = []
     for number, line in enumerate(text.splitlines(), start=1):
       entry = re.split(r"[\t,]", line, maxsplit=1)[0].strip()
       if entry and not entry.startswith("#"):

@@ -58,7 +58,10 @@ def _assign_folds(table: pd.DataFrame, k: int, seed: int, group_column: str | No
     codes, groups = np.arange(len(table)), [("example", i) for i in table["example_id"]]
   if len(groups) < k:
     what = f"groups of `{group_column}`" if group_column else "examples"
-    raise UserError(f"--kfold {k} needs at least {k} {what}; this task has {len(groups)}.")
+    other = " or choose another --group (grouping by speaker is the default; `none` cuts without it)"
+    lower = f"lower --kfold to {len(groups)} or less" if len(groups) >= 2 else "k-fold is not possible"
+    raise UserError(f"--kfold {k} needs at least {k} {what}; this task has {len(groups)}: {lower}"
+                    f"{other if group_column else ''}.")
   if hash_assign:
     fold_of_group = np.array([int(hashing.stable_unit("kfold", seed, kind, key) * k) for kind, key in groups])
     empty = sorted(set(range(k)) - set(fold_of_group.tolist()))

@@ -25,6 +25,12 @@ def distinct_splits(n_groups: int, test_fraction: float, cap: int) -> int:
   return examples.distinct_cuts(n_groups, min(n_groups - 1, max(1, round(test_fraction * n_groups))), cap)
 
 
+def allowed_repeats(table: pd.DataFrame, test_fraction: float, cap: int) -> int:
+  """How many distinct speaker-disjoint splits (at most cap) the table's speakers allow."""
+  _, groups = examples.grouping(table, "speaker_id")
+  return distinct_splits(len(groups), test_fraction, cap)
+
+
 def speaker_disjoint_splits(table: pd.DataFrame, repeats: int = 5, test_fraction: float = 0.2, seed: int = 0,
                             hash_assign: bool = False) -> pd.DataFrame:
   """Returns the manifest rows: every example once per repeat, `split` train or test, `repeat`."""

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from etils import epath
 
 from nossbench import UserError
 from nossbench.splits.examples import LABEL_SEPARATOR
@@ -30,12 +31,20 @@ def load_builder(task: str, data_dir: str | None):
 
   import nossbench.builders  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import  (registers builders)
 
+  from google.protobuf import json_format  # pylint: disable=import-outside-toplevel
+
   try:
     builder = tfds.builder(task, data_dir=data_dir)
-  except (tfds.core.registered.DatasetNotFoundError, ValueError) as error:
-    raise UserError(f"unknown task {task!r} in {data_dir or 'the default data_dir'} "
-                    f"({str(error).splitlines()[0]}). Tasks are named <benchmark>/<task>, e.g. noss/crema_d; "
-                    f"build one with: {build_command(task, data_dir)}") from error
+  except (tfds.core.registered.DatasetNotFoundError, ValueError, OSError, KeyError, TypeError,
+          json_format.Error) as error:
+    reason = (str(error) or type(error).__name__).splitlines()[0]
+    built = data_dir and "/" in task and (epath.Path(data_dir) / task).is_dir()
+    if built and not isinstance(error, tfds.core.registered.DatasetNotFoundError):
+      raise UserError(f"{task} in {data_dir}: its dataset files (dataset_info.json, features.json) cannot be read "
+                      f"({reason}); the build was interrupted or they were damaged. Rebuild it: "
+                      f"{build_command(task, data_dir)}") from error
+    raise UserError(f"unknown task {task!r} in {data_dir or 'the default data_dir'} ({reason}). Tasks are named "
+                    f"<benchmark>/<task>, e.g. noss/crema_d; build one with: {build_command(task, data_dir)}") from error
   if not builder.is_prepared():
     raise UserError(f"{task} is not built in {builder.data_dir}. Build it first: "
                     f"{build_command(task, data_dir)}")
@@ -76,13 +85,21 @@ def read_examples(builder, extras=(), via_records: bool | None = None) -> pd.Dat
                     f"{', '.join(scalars)}.")
   if via_records is None:
     via_records = builder.info.file_format == tfds.core.file_adapters.FileFormat.TFRECORD
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
   chunks = []
   for split in sorted(builder.info.splits):
     batches = _record_batches(builder, split, wanted) if via_records else _tfds_batches(builder, split, wanted)
-    for batch in batches:
-      columns = {name: _decode(builder, features[name], name, batch[name]) for name in wanted}
-      columns["split"] = pa.array([split] * len(columns["example_id"]), pa.string())
-      chunks.append(pa.table(columns))
+    try:
+      for batch in batches:
+        columns = {name: _decode(builder, features[name], name, batch[name]) for name in wanted}
+        columns["split"] = pa.array([split] * len(columns["example_id"]), pa.string())
+        chunks.append(pa.table(columns))
+    except (tf.errors.OpError, pa.ArrowException) as error:  # cut-short, absent or damaged record files
+      reason = getattr(error, "message", None) or str(error)
+      raise UserError(f"{builder.info.full_name} in {builder.data_dir}: the {split} split's records cannot be read "
+                      f"({reason.splitlines()[0]}); the build was interrupted or its files were damaged: "
+                      f"rebuild it with {build_command(builder.info.full_name.rsplit('/', 1)[0], None)}.") from error
   if not chunks:
     raise UserError(f"{builder.info.full_name} in {builder.data_dir} holds no examples; rebuild it.")
   table = pa.concat_tables(chunks).sort_by("example_id")

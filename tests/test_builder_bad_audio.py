@@ -43,13 +43,15 @@ def test_tfds_build_with_skip_bad_audio_lists_skipped_and_silent_clips(tmp_path)
   reports = {key.removeprefix("build_report_"): value for key, value in metadata.items() if key.startswith("build_")}
   assert metadata["skip_bad_audio"] is True and sorted(reports) == ["test", "train", "validation"]
   skipped = [entry for report in reports.values() for entry in report["skipped"]]
-  assert [name for name, _ in skipped] == [f"{raw}/AudioWAV/{BAD}.wav"] and "could not decode" in skipped[0][1]
-  assert sorted(i for report in reports.values() for i in report["silent"]) == [SILENT, EMPTY]
+  assert sorted(name for name, _ in skipped) == [f"{raw}/AudioWAV/{BAD}.wav", f"{raw}/AudioWAV/{EMPTY}.wav"]
+  assert "could not decode" in dict(skipped)[f"{raw}/AudioWAV/{BAD}.wav"]
+  assert dict(skipped)[f"{raw}/AudioWAV/{EMPTY}.wav"] == "holds no samples"  # nothing to embed: undecodable
+  assert sorted(i for report in reports.values() for i in report["silent"]) == [SILENT]
   assert not any(report["absent"] for report in reports.values())
   built = {i: e for by_id in examples(tfds.builder("noss/crema_d", data_dir=str(tmp_path / "tfds"))).values()
            for i, e in by_id.items()}
-  assert len(built) == 12 * 6 - 1 and BAD not in built
-  assert len(built[EMPTY]["audio"]) == 0 and len(built[SHORT]["audio"]) == 10 and built[SHORT]["audio"].any()
+  assert len(built) == 12 * 6 - 2 and BAD not in built and EMPTY not in built
+  assert len(built[SHORT]["audio"]) == 10 and built[SHORT]["audio"].any()
 
 
 def test_output_does_not_depend_on_the_number_of_decode_workers(tmp_path):

@@ -196,6 +196,9 @@ def check_unique_ids(task: str, splits: Mapping[str, list[Clip]]) -> None:
   seen = {}
   for clips in splits.values():
     for clip in clips:
+      if clip.example_id in seen and seen[clip.example_id] == clip.path:
+        raise UserError(f"{task}: {clip.path} is listed twice in the dataset's metadata (example id "
+                        f"{clip.example_id}); remove the repeated row or download the metadata again.")
       if clip.example_id in seen:
         raise UserError(f"{task}: example id {clip.example_id} comes from two files ({seen[clip.example_id]} and "
                         f"{clip.path}); keep one copy of the dataset in --manual_dir.")

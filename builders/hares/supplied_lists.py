@@ -24,7 +24,7 @@ from absl import logging
 from etils import epath
 
 from nossbench import UserError
-from nossbench.builders.sources import Clip
+from nossbench.builders.sources import Clip, read_text
 
 FOLDER = "hares_splits"
 SPLITS = ("train", "validation", "test")
@@ -49,9 +49,9 @@ def _stem(name: str) -> str:
 def read_list(path: epath.Path) -> list[tuple[int, str]]:
   """(line number, clip name without extension) for every entry of one list file."""
   try:
-    text = path.read_bytes().decode("utf-8-sig")
-  except UnicodeDecodeError as error:
-    raise UserError(f"{path} is not UTF-8 text ({error}); save the list as UTF-8. Accepted: {FORMATS}.") from error
+    text = read_text(path, "HARES split list")
+  except UserError as error:
+    raise UserError(f"{error} Save the list as a UTF-8 text file. Accepted: {FORMATS}.") from error
   entries = []
   for number, line in enumerate(text.splitlines(), start=1):
     if not line.strip() or line.lstrip().startswith("#"):
@@ -96,13 +96,15 @@ def apply(task: str, folder: epath.Path, clips: list[Clip], absent: Mapping[str,
                           f"({', '.join(matches)}); name it by its full example id.")
         unknown.append(f"{split}.txt line {number}: {entry}")
         continue
-      if matches[0] in chosen and chosen[matches[0]] != split:
-        raise UserError(f"{task}: {matches[0]} is in both {chosen[matches[0]]}.txt and {split}.txt of {folder}.")
-      chosen[matches[0]] = split
+      if matches[0] in chosen:
+        where = "twice in" if chosen[matches[0]][0] == split else f"in both {chosen[matches[0]][0]}.txt and"
+        raise UserError(f"{task}: {matches[0]} is {where} {split}.txt of {folder} (line {number}); keep one entry.")
+      chosen[matches[0]] = (split, number)
   if unknown:
     raise UserError(f"{task}: {len(unknown)} entries of the lists in {folder} name no clip of the dataset: "
                     f"{'; '.join(unknown[:5])}{' ...' if len(unknown) > 5 else ''}. Check that the lists belong to "
                     "this dataset and that its files are all there.")
+  chosen = {example_id: split for example_id, (split, _) in chosen.items()}
   splits = {s: [present[i] for i in sorted(chosen) if chosen[i] == s and i in present] for s in SPLITS}
   absent_ids = {s: sorted(i for i in chosen if chosen[i] == s and i not in present) for s in SPLITS}
   unlisted = sorted(set(present) - set(chosen))

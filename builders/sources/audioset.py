@@ -8,14 +8,12 @@ Splits follow the official lists: unbalanced_train -> train, balanced_train (at 
 metadata, never fatal; so are audio files that match no listed segment.
 """
 
-import csv
 import dataclasses
-import io
 
 from etils import epath
 
 from nossbench import UserError
-from nossbench.builders.sources import Clip
+from nossbench.builders.sources import Clip, csv_records, csv_rows, walk
 
 NUM_CLASSES = 527
 SEGMENT_FILES = {"train": "unbalanced_train_segments.csv", "validation": "balanced_train_segments.csv",
@@ -42,8 +40,8 @@ def read_vocabulary(manual_dir) -> tuple[tuple[str, ...], tuple[str, ...]]:
   table = epath.Path(manual_dir) / "class_labels_indices.csv"
   if not table.exists():
     raise UserError(f"AudioSet: no {table}. {MANUAL_DOWNLOAD_INSTRUCTIONS}")
-  rows = list(csv.DictReader(io.StringIO(table.read_text())))
-  if len(rows) != NUM_CLASSES or any(r.get("index") != str(i) or not r.get("mid") for i, r in enumerate(rows)):
+  rows = [row for _, row in csv_records(table, "AudioSet", ("index", "mid", "display_name"))]
+  if len(rows) != NUM_CLASSES or any(r["index"] != str(i) or not r["mid"] for i, r in enumerate(rows)):
     raise UserError(f"AudioSet: {table} must list indices 0-{NUM_CLASSES - 1} with their mids in order "
                     f"(found {len(rows)} rows); download it again.")
   return tuple(r["mid"] for r in rows), tuple(r["display_name"] for r in rows)
@@ -52,9 +50,8 @@ def read_vocabulary(manual_dir) -> tuple[tuple[str, ...], tuple[str, ...]]:
 def read_segments(path: epath.Path, vocabulary: set[str]) -> dict[str, tuple[str, ...]]:
   """YTID -> sorted positive label mids, from one segment CSV."""
   segments = {}
-  rows = csv.reader(io.StringIO(path.read_text()), skipinitialspace=True)
-  for line, row in enumerate(rows, start=1):
-    if not row or row[0].startswith("#"):
+  for line, row in csv_rows(path, "AudioSet", skipinitialspace=True):
+    if row[0].startswith("#"):
       continue
     if len(row) != 4:
       raise UserError(f"AudioSet: {path} line {line} has {len(row)} fields, expected "
@@ -83,8 +80,8 @@ def _candidate_ids(stem: str) -> list[str]:
 def index_audio(audio_dir: epath.Path, segment_split: dict[str, str]) -> tuple[dict[str, epath.Path], list[str]]:
   """Maps each listed YTID to its file below audio_dir; returns it and the files that match no segment."""
   found, unmatched = {}, []
-  for folder, _, files in audio_dir.walk():
-    for name in sorted(files):
+  for folder, files in walk(audio_dir, "AudioSet"):
+    for name in files:
       path = epath.Path(folder) / name
       if path.suffix.lower() not in AUDIO_SUFFIXES:
         continue

@@ -10,14 +10,12 @@ validation, else test.
 A clip's split never depends on which other clips exist.
 """
 
-import csv
 import dataclasses
-import io
 
 from etils import epath
 
 from nossbench import UserError
-from nossbench.builders.sources import Clip
+from nossbench.builders.sources import Clip, csv_records, walk
 from nossbench.splits import hashing
 
 LABELS = ("no_bird", "bird")  # indexed by `hasbird`
@@ -55,7 +53,7 @@ def fallback_split(example_id: str) -> str:
 def _index_wavs(manual_dir: epath.Path) -> dict[str, epath.Path]:
   """Every .wav below manual_dir by file stem; a stem found twice is an error naming both files."""
   found = {}
-  for folder, _, files in manual_dir.walk():
+  for folder, files in walk(manual_dir, "Birdsong"):
     for name in files:
       if name.lower().endswith(".wav"):
         stem = name.rsplit(".", 1)[0]
@@ -76,10 +74,7 @@ def list_clips(manual_dir) -> tuple[list[BirdClip], list[str]]:
   wavs = _index_wavs(manual_dir)
   clips, missing = [], []
   for table in tables:
-    reader = csv.DictReader(io.StringIO(table.read_text()))
-    if not {"itemid", "datasetid", "hasbird"} <= set(reader.fieldnames or ()):
-      raise UserError(f"Birdsong: {table} lacks the header itemid,datasetid,hasbird; download it again.")
-    for line, row in enumerate(reader, start=2):
+    for line, row in csv_records(table, "Birdsong", ("itemid", "datasetid", "hasbird")):
       example_id = f"{row['datasetid']}/{row['itemid']}"
       if row["hasbird"] not in ("0", "1"):
         raise UserError(f"Birdsong: {table} line {line} ({example_id}) has hasbird={row['hasbird']!r}, "

@@ -5,7 +5,7 @@ import re
 from etils import epath
 
 from nossbench import UserError
-from nossbench.builders.sources import Clip
+from nossbench.builders.sources import Clip, files_in
 
 LABELS = ("NEU", "HAP", "SAD", "ANG", "FEA", "DIS")  # TFDS's crema_d order
 SENTENCES = ("IEO", "TIE", "IOM", "IWW", "TAI", "MTI", "IWL", "ITH", "DFA", "ITS", "TSI", "WSI")
@@ -26,7 +26,7 @@ def list_clips(manual_dir) -> list[Clip]:
   if not audio_dir.is_dir():
     raise UserError(f"CREMA-D: no folder {audio_dir}. {MANUAL_DOWNLOAD_INSTRUCTIONS}")
   clips = []
-  for path in audio_dir.iterdir():
+  for path in files_in(audio_dir, "CREMA-D"):
     if path.suffix.lower() != ".wav":
       continue
     match = _NAME.match(path.stem)

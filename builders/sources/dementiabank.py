@@ -5,7 +5,7 @@
 from etils import epath
 
 from nossbench import UserError
-from nossbench.builders.sources import Clip
+from nossbench.builders.sources import Clip, files_in
 
 LABELS = ("dementia", "control")  # TFDS's dementiabank order
 FOLDERS = {"Control": "control", "Dementia": "dementia"}
@@ -25,7 +25,7 @@ def list_clips(manual_dir) -> list[Clip]:
     cookie = epath.Path(manual_dir) / PITT / folder / "cookie"
     if not cookie.is_dir():
       raise UserError(f"DementiaBank: no folder {cookie}. {MANUAL_DOWNLOAD_INSTRUCTIONS}")
-    for path in cookie.iterdir():
+    for path in files_in(cookie, "DementiaBank"):
       if path.suffix.lower() != ".mp3" or path.name.startswith("."):
         continue
       if path.stem.count("-") != 1:

@@ -5,14 +5,12 @@ The folds keep clips cut from one Freesound recording together, so the canonical
 folds 1-3 train, 4 validation, 5 test; every example keeps its `fold` for 5-fold cross-validation.
 """
 
-import csv
 import dataclasses
-import io
 
 from etils import epath
 
 from nossbench import UserError
-from nossbench.builders.sources import Clip
+from nossbench.builders.sources import Clip, csv_records
 
 LABELS = (  # indexed by the csv's `target`
     "dog", "rooster", "pig", "cow", "frog", "cat", "hen", "insects", "sheep", "crow",
@@ -50,13 +48,8 @@ def list_splits(manual_dir) -> tuple[dict[str, list[FoldClip]], dict]:
   """Reads meta/esc50.csv; returns clips per split (folds 1-3/4/5) and notes for the dataset metadata."""
   root = find_root(manual_dir)
   meta = root / "meta" / "esc50.csv"
-  reader = csv.DictReader(io.StringIO(meta.read_text()))
-  missing = [c for c in ("filename", "fold", "target", "category") if c not in (reader.fieldnames or ())]
-  if missing:
-    raise UserError(f"ESC-50: {meta} lacks the column(s) {', '.join(missing)}; expected the header "
-                    "filename,fold,target,category,esc10,src_file,take.")
   splits = {name: [] for name in ("train", "validation", "test")}
-  for line, row in enumerate(reader, start=2):
+  for line, row in csv_records(meta, "ESC-50", ("filename", "fold", "target", "category")):
     try:
       fold, target, name = int(row["fold"]), int(row["target"]), row["filename"]
     except (TypeError, ValueError) as error:

@@ -4,13 +4,10 @@ speaker-disjoint `data/{train,valid,test}_data.csv` (`,path,speakerId,transcript
 The label is the intent, `<action>_<object>_<location>`: 31 of them, each spoken in several wordings.
 """
 
-import csv
-import io
-
 from etils import epath
 
 from nossbench import UserError
-from nossbench.builders.sources import Clip
+from nossbench.builders.sources import Clip, csv_records
 
 LABELS = (
     "activate_lamp_none", "activate_lights_bedroom", "activate_lights_kitchen", "activate_lights_none",
@@ -55,13 +52,8 @@ def list_splits(manual_dir) -> tuple[dict[str, list[Clip]], dict]:
     if not table.exists():
       raise UserError(f"Fluent Speech Commands: {table} is missing; the official split needs all of "
                       f"{', '.join(SPLIT_FILES.values())}. {MANUAL_DOWNLOAD_INSTRUCTIONS}")
-    reader = csv.DictReader(io.StringIO(table.read_text()))
-    missing = [c for c in COLUMNS if c not in (reader.fieldnames or ())]
-    if missing:
-      raise UserError(f"Fluent Speech Commands: {table} lacks the column(s) {', '.join(missing)}; expected a "
-                      "header ',path,speakerId,transcription,action,object,location'.")
     clips = []
-    for line, row in enumerate(reader, start=2):
+    for line, row in csv_records(table, "Fluent Speech Commands", COLUMNS):
       intent = f"{row['action']}_{row['object']}_{row['location']}"
       if intent not in LABELS:
         raise UserError(f"Fluent Speech Commands: {table} line {line} ({row['path']}) has intent {intent!r}, "

@@ -5,14 +5,12 @@ The usual protocol: the 50 most frequent tags, folders 0-b train, c validation, 
 of the 50 tags are kept (all-negative examples) and counted in the dataset metadata.
 """
 
-import csv
 import dataclasses
-import io
 
 from etils import epath
 
 from nossbench import UserError
-from nossbench.builders.sources import Clip
+from nossbench.builders.sources import Clip, csv_records
 
 LABELS = (  # the top-50 tags by frequency, in the order the music-tagging literature uses
     "guitar", "classical", "slow", "techno", "strings", "drums", "electronic", "rock", "fast", "piano",
@@ -51,13 +49,8 @@ def list_splits(manual_dir) -> tuple[dict[str, list[TagClip]], dict]:
   if not table.exists():
     raise UserError(f"MagnaTagATune: no {table}. {MANUAL_DOWNLOAD_INSTRUCTIONS}")
   audio_root = _audio_root(manual_dir)
-  reader = csv.DictReader(io.StringIO(table.read_text()), delimiter="\t")
-  missing = [c for c in ("clip_id", "mp3_path", *LABELS) if c not in (reader.fieldnames or ())]
-  if missing:
-    raise UserError(f"MagnaTagATune: {table} lacks the column(s) {', '.join(missing)}; expected the "
-                    "tab-separated annotations_final.csv with clip_id, 188 tags and mp3_path.")
   splits, untagged = {"train": [], "validation": [], "test": []}, 0
-  for line, row in enumerate(reader, start=2):
+  for line, row in csv_records(table, "MagnaTagATune", ("clip_id", "mp3_path", *LABELS), delimiter="\t"):
     mp3_path = row["mp3_path"] or ""
     if mp3_path[:1] not in FOLDER_SPLITS or mp3_path[1:2] != "/":
       raise UserError(f"MagnaTagATune: {table} line {line} has mp3_path {mp3_path!r}, expected "

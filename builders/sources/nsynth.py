@@ -11,7 +11,7 @@ import json
 from etils import epath
 
 from nossbench import UserError
-from nossbench.builders.sources import Clip
+from nossbench.builders.sources import Clip, read_text
 
 FAMILIES = ("bass", "brass", "flute", "guitar", "keyboard", "mallet", "organ", "reed", "string", "synth_lead",
             "vocal")
@@ -39,6 +39,14 @@ def _label(entry: dict, target: str, where: str) -> str:
   return value
 
 
+def _unique_keys(pairs: list) -> dict:
+  """json's object hook: a key twice in one object (json keeps the last silently) is a KeyError."""
+  keys = [key for key, _ in pairs]
+  if len(set(keys)) != len(keys):
+    raise KeyError(next(key for key in keys if keys.count(key) > 1))
+  return dict(pairs)
+
+
 def list_splits(manual_dir, target: str) -> tuple[dict[str, list[NoteClip]], dict]:
   """Reads the three examples.json files; returns clips per split and notes for the dataset metadata."""
   manual_dir = epath.Path(manual_dir)
@@ -49,9 +57,15 @@ def list_splits(manual_dir, target: str) -> tuple[dict[str, list[NoteClip]], dic
       raise UserError(f"NSynth: {index} is missing; all three official splits are needed. "
                       f"{MANUAL_DOWNLOAD_INSTRUCTIONS}")
     try:
-      entries = json.loads(index.read_text())
-    except json.JSONDecodeError as error:
+      entries = json.loads(read_text(index, "NSynth"), object_pairs_hook=_unique_keys)
+    except (json.JSONDecodeError, RecursionError) as error:
       raise UserError(f"NSynth: {index} is not valid JSON ({error}); extract it again from the archive.") from error
+    except KeyError as error:
+      raise UserError(f"NSynth: {index} holds the key {error.args[0]!r} twice in one object; extract it again "
+                      "from the archive.") from error
+    if not isinstance(entries, dict):
+      raise UserError(f"NSynth: {index} holds a JSON {type(entries).__name__}, not the object of notes "
+                      "examples.json is; extract it again from the archive.")
     clips = []
     for note, entry in entries.items():
       where = f"{index} entry {note!r}"

@@ -81,7 +81,11 @@ def read_official_lists(main_archive) -> OfficialLists:
   lists, wavs = {}, []
   for name, data in archives.iter_tar(main_archive, wanted=lambda n: n in ("validation_list.txt", "testing_list.txt")):
     if data is not None:
-      lists[name] = [line.strip() for line in data.decode("utf-8").splitlines() if line.strip()]
+      try:
+        lists[name] = [line.strip() for line in data.decode("utf-8").splitlines() if line.strip()]
+      except UnicodeDecodeError as error:
+        raise UserError(f"Speech Commands: {main_archive}:{name} is not UTF-8 text ({error}); download "
+                        f"{URLS['train']} again.") from error
     elif name.lower().endswith(".wav"):
       wavs.append(name)
   for name in ("validation_list.txt", "testing_list.txt"):

@@ -10,14 +10,12 @@ validation split carved out of fold1_train by whole recording locations (`identi
 depends on the identifier alone (sha256), so train, validation and test share no location.
 """
 
-import csv
 import dataclasses
-import io
 
 from etils import epath
 
 from nossbench import UserError
-from nossbench.builders.sources import Clip
+from nossbench.builders.sources import Clip, csv_records, csv_rows
 from nossbench.splits import hashing
 
 LABELS = ("airport", "bus", "metro", "metro_station", "park", "public_square", "shopping_mall",
@@ -59,20 +57,21 @@ def _read_fold(path: epath.Path) -> list[str]:
   if not path.exists():
     raise UserError(f"TUT18: {path} is missing; the fallback split is the official fold1. "
                     f"{MANUAL_DOWNLOAD_INSTRUCTIONS}")
-  return [row[0].strip() for row in csv.reader(io.StringIO(path.read_text()), delimiter="\t") if row]
+  names = {}
+  for line, row in csv_rows(path, "TUT18", delimiter="\t"):
+    name = row[0].strip()
+    if name in names:
+      raise UserError(f"TUT18: {path} names {name} twice (lines {names[name]} and {line}); download it again.")
+    names[name] = line
+  return list(names)
 
 
 def list_clips(manual_dir) -> list[SceneClip]:
   """Every clip of meta.csv, sorted by example id (the file name without folder and extension)."""
   root = find_root(manual_dir)
   meta = root / "meta.csv"
-  reader = csv.DictReader(io.StringIO(meta.read_text()), delimiter="\t")
-  missing = [c for c in ("filename", "scene_label", "identifier") if c not in (reader.fieldnames or ())]
-  if missing:
-    raise UserError(f"TUT18: {meta} lacks the column(s) {', '.join(missing)}; expected the tab-separated "
-                    "header filename, scene_label, identifier, source_label.")
   clips = []
-  for line, row in enumerate(reader, start=2):
+  for line, row in csv_records(meta, "TUT18", ("filename", "scene_label", "identifier"), delimiter="\t"):
     if row["scene_label"] not in LABELS or not row["filename"] or not row["identifier"]:
       raise UserError(f"TUT18: {meta} line {line} ({row['filename']}) has scene {row['scene_label']!r} and "
                       f"identifier {row['identifier']!r}; expected a file name, one of {', '.join(LABELS)} and a "

@@ -14,7 +14,7 @@ from etils import epath
 
 from nossbench import UserError
 from nossbench.builders import archives
-from nossbench.builders.sources import MemberClip
+from nossbench.builders.sources import MemberClip, read_text
 
 SPEAKERS = tuple(f"id{n}" for n in range(10001, 11252))  # VoxCeleb1's 1,251 speakers
 ARCHIVES = {"dev": ("vox1_dev_wav.zip", "vox_dev_wav.zip"), "test": ("vox1_test_wav.zip", "vox_test_wav.zip")}
@@ -56,7 +56,7 @@ def _lines(path: epath.Path, fields: int) -> list[list[str]]:
   if not path.exists():
     raise UserError(f"VoxCeleb1: no {path}. {MANUAL_DOWNLOAD_INSTRUCTIONS}")
   rows = []
-  for number, line in enumerate(path.read_text().splitlines(), start=1):
+  for number, line in enumerate(read_text(path, "VoxCeleb1").splitlines(), start=1):
     if line.strip():
       row = line.split()
       if len(row) != fields:
@@ -84,6 +84,9 @@ def read(manual_dir) -> VoxCeleb:
     if group not in SPLITS or len(parts) != 3 or parts[0] not in SPEAKERS:
       raise UserError(f"VoxCeleb1: iden_split.txt line {number} ({group} {wav}) is not '<1|2|3> "
                       "id1xxxx/<video>/<n>.wav' with a VoxCeleb1 speaker; download the list again.")
+    if wav in listed:
+      raise UserError(f"VoxCeleb1: iden_split.txt line {number} lists {wav} a second time; download the list "
+                      "again.")
     listed.add(wav)
     if wav not in where:
       absent[SPLITS[group]].append(wav)

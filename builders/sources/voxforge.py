@@ -17,6 +17,7 @@ from etils import epath
 
 from nossbench import UserError
 from nossbench.builders import archives, generation
+from nossbench.builders.sources import read_text
 
 LABELS = ("de", "en", "es", "fr", "it", "ru")
 SPLITS = ("train", "validation", "test")
@@ -63,8 +64,12 @@ def list_sessions(manual_dir) -> tuple[list[Session], list[str]]:
   manual_dir = epath.Path(manual_dir)
   url_list = manual_dir / URL_LIST
   if url_list.exists():
-    names = [line.strip().replace('"', "").replace("'", "") for line in url_list.read_text().splitlines()]
+    names = [line.strip().replace('"', "").replace("'", "") for line in read_text(url_list, "VoxForge").splitlines()]
     names = [re.sub(r"^[a-z]+://", "", name) for name in names if name]
+    outside = [name for name in names if os.path.isabs(name) or ".." in name.split("/")]
+    if outside:
+      raise UserError(f"VoxForge: {url_list} names {outside[0]!r}, a path outside {manual_dir}; it is not TFDS's "
+                      f"list: download {URL_LIST_SOURCE} again.")
     absent = {name for name in names if not (manual_dir / name).exists()}
     names = [name for name in names if name not in absent]
   else:
