@@ -20,7 +20,7 @@ $(BIN)/.installed: setup.py pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0  # the CPU build; first, so no extra pulls a CUDA build
-	$(BIN)/pip install -q -e '.[test,models,gcs]'
+	$(BIN)/pip install -q -e '.[test,models,gcs,server]'
 	$(BIN)/pip install -q --no-deps resemblyzer==0.1.4
 	touch $@
 
