@@ -36,5 +36,6 @@ demo: install
 	  --cache $(DEMO)/cache --export $(DEMO)/logmel.npz
 	$(BIN)/score-submission $(DEMO)/logmel.npz --task noss/crema_d --splits $(DEMO)/splits --out $(DEMO)/report
 
+# The server's database tests also run against PostgreSQL: a throwaway cluster for the length of the run.
 test: install
-	$(BIN)/pytest -q --durations=15
+	.ci/with-postgres $(BIN)/pytest -q --durations=15
