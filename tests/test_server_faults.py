@@ -1,6 +1,6 @@
 """Faults with real processes, on SQLite and PostgreSQL: a worker killed mid-job (the next one finishes it,
 once), a server killed mid-upload (nothing partial becomes a submission), and both restarted (everything
-is still there). The restarted worker is not started again: the flow tests show a fresh worker scoring."""
+is still there)."""
 
 import socket
 import time
@@ -71,11 +71,14 @@ def test_killed_worker_killed_server_and_restarts(tmp_path, db_url):
     workers[1].stop()
     assert "given back" not in workers[1].output()  # it was idle
     server = helpers.Server(data, db_url)
+    workers.append(helpers.Worker(data, db_url))
     assert not list((data / "incoming").iterdir())
     with server.client(token) as client:
       assert [(j["id"], j["state"], j["name"]) for j in client.get("/jobs").json()] == [(job_id, "done", "sub.npz")]
       assert client.get(f"/jobs/{job_id}").json()["history"] == job["history"]
       assert client.get(f"/jobs/{job_id}/files/report.json").content == report.content
+      again = helpers.upload(client, "again.npz", valid).json()["id"]  # and the restarted pair takes new work
+      assert helpers.wait_for_state(client, again, ("done", "failed"))["state"] == "done"
   finally:
     for worker in workers:
       worker.stop()
