@@ -48,12 +48,3 @@ def test_a_job_over_its_limits_fails_with_the_reason(queued, options, reason):
   job = jobs.get(engine, job_id)
   assert (job["state"], job["reason"], job["result_dir"]) == ("failed", reason, None)
 
-
-def test_the_worker_refuses_an_old_schema(queued, tmp_path):
-  data, _, _, _ = queued
-  url = f"sqlite:///{tmp_path / 'old.sqlite'}"
-  db.upgrade(db.engine(url), "0001")
-  result = subprocess.run([helpers.executable(), "worker", "--data", str(data.root), "--db", url, "--once"],
-                          capture_output=True, text=True)
-  assert result.returncode == 2 and "schema is at 0001, not 0002" in result.stderr
-  assert "Traceback" not in result.stderr
