@@ -1,8 +1,9 @@
 """The worker's limits on the scoring process, with a real worker process: a job over its memory or its
-time is failed with the reason, and the worker goes on."""
+time is failed with the reason, and the worker goes on; a stopped worker gives its job back."""
 
 import subprocess
 
+import psutil
 import pytest
 
 import server_helpers as helpers
@@ -48,3 +49,17 @@ def test_a_job_over_its_limits_fails_with_the_reason(queued, options, reason):
   job = jobs.get(engine, job_id)
   assert (job["state"], job["reason"], job["result_dir"]) == ("failed", reason, None)
 
+
+
+def test_a_stopped_worker_gives_its_job_back(queued):
+  data, url, engine, job_id = queued
+  worker = helpers.Worker(data.root, url, "--heartbeat", "0.2")
+  helpers.wait_until(lambda: jobs.get(engine, job_id)["state"] == "running", "the worker to claim the job")
+  helpers.wait_until(lambda: psutil.Process(worker.process.pid).children(), "the scoring process")
+  scoring = psutil.Process(worker.process.pid).children()
+  worker.stop()  # SIGTERM, as a service manager stops it
+  assert worker.process.returncode == 0 and f"job {job_id}: given back to the queue" in worker.output()
+  job = jobs.get(engine, job_id)
+  assert (job["state"], job["attempts"], job["worker"]) == ("queued", 0, None)
+  assert [e["state"] for e in job["history"]] == ["queued", "running", "queued"]
+  assert not psutil.wait_procs(scoring, timeout=10)[1], "the scoring process outlived its worker"
