@@ -137,11 +137,11 @@ def test_verification_eer_from_trials():
   pairs = [(int(ids[i][:4] == ids[j][:4]), ids[i], ids[j]) for i in range(0, 60, 5) for j in range(1, 60, 7)]
   trials = pd.DataFrame(pairs, columns=["target", "enrol_id", "test_id"])
   positions = pd.Series(np.arange(len(ids)), index=ids)
-  result = verification.score("noss/toy", x, positions, trials, 0)
+  result = verification.score("noss/toy", x, positions, trials, 0, rows["speaker_id"].to_numpy())
   assert result["eer"] == 0.0 and result["min_dcf_p0.01"] == 0.0
   assert result["n_trials"] == len(pairs) and result["n_target"] == sum(p[0] for p in pairs)
   noise = np.random.RandomState(2).randn(*x.shape).astype(np.float32)
-  assert 0.25 < verification.score("noss/toy", noise, positions, trials, 0)["eer"] < 0.75
+  assert 0.25 < verification.score("noss/toy", noise, positions, trials, 0, rows["speaker_id"].to_numpy())["eer"] < 0.75
 
 
 def test_parallel_workers_never_change_a_number(monkeypatch):
