@@ -227,7 +227,14 @@ def compare_markdown(reports: list[dict], comparisons: dict | None = None) -> st
     lines += ["## Speaker verification, EER (%)", "", *_table("submission", shown, [
         (label, [cell(label, res, t, "verification", _metric(res[t]["verification"], "eer"))
                  if "verification" in res.get(t, {}) else "–" for t in shown]) for label, res in results]), ""]
-  lines.append(INTERVALS_NOTE)
+  lines += [INTERVALS_NOTE, "", "Protocol ids (sha256 of the protocol card; only equal ids are compared):", ""]
+  for t in tasks:
+    for protocol in (*TABLE2, "intra_speaker", "verification"):
+      ids = {label: res[t][protocol].get("protocol_id") for label, res in results if protocol in res.get(t, {})}
+      if ids:
+        distinct = sorted({str(i)[:16] for i in ids.values()})
+        lines.append(f"- {t}, {protocol}: " + (f"`{distinct[0]}`, the same for all {len(ids)}" if len(distinct) == 1
+                                               else "differ: " + ", ".join(f"{k} `{str(v)[:16]}`" for k, v in ids.items())))
   if marked:
     lines += ["", "† protocol id differs from the first submission's in this column (--allow-mixed-protocols): "
               "shown, not compared. Differing card fields:"]
