@@ -1,5 +1,7 @@
 """`prepare-splits TASK --data_dir D --out M [schemes]`: writes a task's split manifests.
 `prepare-splits --check M`: re-verifies the manifests under M.
+`prepare-splits --audit M --data_dir D [--strict]`: lists what crosses the train/test boundary beyond
+speakers (same session or sentence, identical audio, near-duplicates) in every manifest under M.
 
 Always written: `canonical` (the TFDS splits) and, when the dataset carries verification trials,
 `trials`. Each scheme flag adds one manifest: --intra-speaker, --speaker-disjoint, --kfold K, --from-lists.
@@ -8,7 +10,7 @@ Always written: `canonical` (the TFDS splits) and, when the dataset carries veri
 import argparse
 
 from nossbench import UserError, command_line
-from nossbench.splits import check, from_lists, intra_speaker, kfold, manifest, speaker_disjoint, trials
+from nossbench.splits import audit, check, from_lists, intra_speaker, kfold, manifest, speaker_disjoint, trials
 
 DEFAULT_REPEATS, DEFAULT_TEST_FRACTION = 5, 0.2
 
@@ -20,6 +22,10 @@ def _parser() -> argparse.ArgumentParser:
   parser.add_argument("--data_dir", help="TFDS data_dir the task was built into (default: TFDS's)")
   parser.add_argument("--out", help="manifest root; files go to OUT/<benchmark>/<task>/")
   parser.add_argument("--check", metavar="M", help="re-verify every manifest under M instead; exit 2 on violations")
+  parser.add_argument("--audit", metavar="M", help="list sessions, sentences, identical audio and near-duplicates "
+                      "crossing the splits of every manifest under M (audio read from --data_dir); pairs in "
+                      "M/<task>/audit.csv")
+  parser.add_argument("--strict", action="store_true", help="--audit: exit 2 when anything crosses")
   parser.add_argument("--seed", type=int, default=0)
   parser.add_argument("--intra-speaker", action="store_true",
                       help="each speaker's own train/test cut, per repeat (NOSS intra-speaker protocol)")
@@ -43,11 +49,14 @@ def _validate(args) -> None:
   """Flag conflicts and ranges, before anything slow is imported."""
   schemes = {"--intra-speaker": args.intra_speaker, "--speaker-disjoint": args.speaker_disjoint,
              "--kfold": args.kfold is not None, "--from-lists": args.from_lists is not None}
-  if args.check is not None:
+  if args.strict and args.audit is None:
+    raise UserError("--strict only applies to --audit; add --audit M or drop --strict.")
+  if args.check is not None or args.audit is not None:
+    mode = "--check" if args.check is not None else "--audit"
     given = [flag for flag, on in schemes.items() if on] + (["TASK"] if args.task else []) + \
-        (["--out"] if args.out else [])
+        (["--out"] if args.out else []) + (["--check"] if args.check is not None and args.audit is not None else [])
     if given:
-      raise UserError(f"--check re-verifies existing manifests and takes no {', '.join(given)}; run it alone.")
+      raise UserError(f"{mode} reads existing manifests and takes no {', '.join(given)}; run it alone.")
     return
   if not args.task or not args.out:
     raise UserError("give a task and --out (prepare-splits noss/crema_d --data_dir D --out M), or --check M.")
@@ -81,6 +90,8 @@ def main(argv):
       raise UserError(f"{len(violations)} violations in {args.check}:\n  " + "\n  ".join(violations))
     print(f"\n{args.check}: all manifests check out")
     return
+  if args.audit is not None:
+    return _audit(args)
   if args.from_lists is not None:
     from_lists.read_lists(args.from_lists)  # a wrong folder fails before TensorFlow loads
   from nossbench.splits import tfds_reader  # pylint: disable=import-outside-toplevel  (imports TensorFlow)
@@ -124,6 +135,33 @@ def main(argv):
   for scheme, rows, params, headline, details in planned:
     path = manifest.write_manifest(args.out, args.task, scheme, rows, params)
     print("\n".join([f"{headline} -> {path}"] + details) + "\n")
+
+
+def _audit(args):
+  """Audits every task under --audit (its audio read from --data_dir); exit 2 under --strict if anything crosses."""
+  tasks = sorted({task for task, _ in manifest.find_manifests(args.audit)})
+  if not tasks:
+    raise UserError(f"--audit {args.audit}: no manifests there (expected <benchmark>/<task>/<scheme>.json "
+                    "sidecars, as prepare-splits --out writes them).")
+  from nossbench.splits import tfds_reader  # pylint: disable=import-outside-toplevel  (imports TensorFlow)
+
+  crossing = 0
+  for task in tasks:
+    builder = tfds_reader.load_builder(task, args.data_dir)
+    audio = audit.Audio(tfds_reader.iter_audio(builder), builder.info.features["audio"].sample_rate)
+    findings = audit.audit_task(args.audit, task, audio)
+    path = audit.write(args.audit, task, findings)
+    crossing += len(findings)
+    print(f"\n{task}: {len(findings)} findings crossing a split boundary -> {path}")
+    if len(findings):
+      print(audit.counts(findings).to_string())
+    print(f"{len(audio.identical)} pairs of identical audio and {len(audio.near)} near-duplicate pairs in the task "
+          f"(any split); {len(audio.unprinted)} clips shorter than {audit.MIN_SECONDS} s have no fingerprint "
+          "(identical audio checked only)" + (f": {', '.join(audio.unprinted[:5])}" + (" ..." if len(
+              audio.unprinted) > 5 else "") if audio.unprinted else ""))
+  if crossing and args.strict:
+    raise UserError(f"--strict: {crossing} findings cross a split boundary (listed above and in each task's "
+                    "audit.csv)")
 
 
 def _intra_speaker(args, base, source) -> tuple:

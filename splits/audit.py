@@ -1,0 +1,186 @@
+"""`prepare-splits --audit M --data_dir D`: what crosses the train/test (and validation) boundary beyond
+speakers (`--check` covers speakers), in every manifest of every task under M.
+
+Four kinds of leak, each a pair of examples (or a shared group) on two sides of one cut:
+- `session`: the same recording session or source (GROUPS: VoxCeleb's YouTube video, VoxForge's
+  archive, ESC-50's freesound clip, TUT18's recording location);
+- `content`: the same script line where the task is not about content (CREMA-D, SAVEE sentences);
+- `identical_audio`: the same decoded samples (sha256 of the int16 bytes);
+- `near_duplicate`: the same sound re-encoded, trimmed or with its gain changed, found with Chromaprint
+  (libchromaprint through pyacoustid). Chromaprint needs about 3 s of audio at its own 11,025 Hz rate
+  before it yields a fingerprint; clips are therefore played four times slower (resampled to 44.1 kHz
+  by soxr and handed over as 11,025 Hz: two octaves down, so the chroma it hashes is unchanged), which
+  brings the minimum down to MIN_SECONDS of real audio. Shorter clips get no fingerprint: they are
+  counted, listed, and checked for identical audio only.
+  Matching: clips sharing at least MIN_SHARED 16-bit halves of fingerprint items (halves held by more than
+  STOP_SHARE of the clips and STOP_MIN clips, e.g. silence, are ignored) are candidates; a candidate pair is a near-duplicate
+  when, at the best alignment with at least MIN_OVERLAP items in common, at most MAX_BIT_ERRORS of the
+  fingerprint bits differ (measured on espeak-ng speech: re-encoding, trimming, gain and added noise
+  0-0.09; one sentence in two synthetic voices 0.19 and up; one actor's sentence in two emotions 0.28 and up).
+
+Output: counts per scheme, split pair and kind (printed), every finding in `<M>/<task>/audit.csv`
+(scheme, unit, kind, split_a, split_b, item_a, item_b, detail); `--strict` exits 2 when anything crosses.
+"""
+
+import collections
+import hashlib
+import itertools
+
+import numpy as np
+import pandas as pd
+from etils import epath
+from scipy import sparse
+
+from nossbench import UserError
+from nossbench.splits import manifest
+
+SLOWDOWN = 4
+MIN_SECONDS = 0.9
+MIN_ITEMS = 8
+MIN_SHARED = 4
+MIN_OVERLAP = 8
+MAX_BIT_ERRORS = 0.15
+STOP_SHARE, STOP_MIN = 0.01, 50
+KINDS = ("session", "content", "identical_audio", "near_duplicate")
+SPLIT_PAIRS = (("train", "test"), ("train", "validation"), ("validation", "test"))
+COLUMNS = ["scheme", "unit", "kind", "split_a", "split_b", "item_a", "item_b", "detail"]
+
+
+def _part(index: int, separator: str, count: int = 1):
+  return lambda example_id: separator.join(example_id.split(separator)[index:index + count])
+
+
+# The one place that says which examples share a session or a script line, keyed by task.
+GROUPS = {
+    "noss/crema_d": ("content", _part(1, "_")),  # 1001_DFA_ANG_XX: sentence DFA
+    "noss/savee": ("content", _part(1, "/")),  # DC/sa01: script line sa01 (every actor reads the same lines)
+    "noss/voxceleb": ("session", _part(1, "/")),  # id10001/1zcIwhmdeo4/00001: the YouTube video
+    "hares/voxceleb": ("session", _part(1, "/")),
+    "noss/voxforge": ("session", _part(0, "/", 2)),  # de/<user>-<date>-<x>/<wav>: the session archive
+    "hares/voxforge": ("session", _part(0, "/", 2)),
+    "hares/esc50": ("session", _part(1, "-")),  # 1-100032-A-0: freesound clip 100032
+    "hares/tut18": ("session", _part(1, "-", 2)),  # airport-barcelona-0-0-a: barcelona location 0
+}
+
+
+def fingerprint(samples: np.ndarray, rate: int) -> np.ndarray | None:
+  """Chromaprint's raw fingerprint (uint32 items) of int16 mono audio, or None when too short."""
+  try:
+    import chromaprint  # pylint: disable=import-outside-toplevel  (pyacoustid; loads libchromaprint)
+  except (ImportError, OSError) as error:
+    raise UserError(f"--audit fingerprints audio with Chromaprint, which is not available ({error}): "
+                    "pip install 'nossbench[audit]' and apt-get install libchromaprint1") from error
+  import soxr  # pylint: disable=import-outside-toplevel
+
+  if len(samples) < MIN_SECONDS * rate:
+    return None
+  slowed = soxr.resample(samples.astype(np.int16), rate, 11025 * SLOWDOWN)
+  printer = chromaprint.Fingerprinter()
+  printer.start(11025, 1)
+  printer.feed(np.clip(slowed, -32768, 32767).astype("<i2").tobytes())
+  items = np.array(chromaprint.decode_fingerprint(printer.finish())[0], dtype=np.int64).astype(np.uint32)
+  return items if len(items) >= MIN_ITEMS else None
+
+
+def bit_error_rate(a: np.ndarray, b: np.ndarray) -> float:
+  """Lowest share of differing bits over the alignments of a and b that overlap by MIN_OVERLAP items."""
+  best = 1.0
+  for offset in range(-(len(b) - MIN_OVERLAP), len(a) - MIN_OVERLAP + 1):
+    x, y = a[max(0, offset):], b[max(0, -offset):]
+    n = min(len(x), len(y))
+    best = min(best, float(np.unpackbits((x[:n] ^ y[:n]).view(np.uint8)).mean()))
+  return best
+
+
+def near_duplicates(prints: dict[str, np.ndarray]) -> list[tuple[str, str, float]]:
+  """(id_a, id_b, bit error rate) of every near-duplicate pair among the fingerprinted clips."""
+  ids = sorted(prints)
+  if len(ids) < 2:
+    return []
+  rows, keys = [], []
+  for i, example_id in enumerate(ids):
+    items = prints[example_id].astype(np.int64)
+    halves = np.unique(np.concatenate([items >> 16, (1 << 16) + (items & 0xFFFF)]))
+    rows.append(np.full(len(halves), i))
+    keys.append(halves)
+  rows, keys = np.concatenate(rows), np.concatenate(keys)
+  held = sparse.csr_matrix((np.ones(len(rows), np.float32), (rows, keys)), shape=(len(ids), 1 << 17))
+  common = np.asarray(held.sum(axis=0)).ravel() > max(STOP_MIN, STOP_SHARE * len(ids))
+  held = held[:, np.flatnonzero(~common)]
+  shared = sparse.triu(held @ held.T, k=1).tocoo()
+  found = []
+  for i, j, count in zip(shared.row, shared.col, shared.data):
+    if count >= MIN_SHARED:
+      errors = bit_error_rate(prints[ids[i]], prints[ids[j]])
+      if errors <= MAX_BIT_ERRORS:
+        found.append((ids[i], ids[j], errors))
+  return found
+
+
+class Audio:
+  """What the audit knows of a task's audio: a hash and (when long enough) a fingerprint per example."""
+
+  def __init__(self, clips, rate: int):
+    by_hash, self.prints, self.unprinted = collections.defaultdict(list), {}, []
+    for example_id, samples in clips:
+      samples = np.asarray(samples).reshape(-1)
+      by_hash[hashlib.sha256(samples.astype("<i2").tobytes()).hexdigest()].append(example_id)
+      printed = fingerprint(samples, rate)
+      if printed is None:
+        self.unprinted.append(example_id)
+      else:
+        self.prints[example_id] = printed
+    self.identical = [(a, b, digest) for digest, same in by_hash.items() if len(same) > 1
+                      for a, b in itertools.combinations(sorted(same), 2)]
+    twins = {(a, b) for a, b, _ in self.identical}
+    self.near = [(a, b, e) for a, b, e in near_duplicates(self.prints) if (a, b) not in twins]
+
+
+def _unit_findings(scheme: str, unit, rows: pd.DataFrame, task: str, audio: Audio) -> list[tuple]:
+  split_of = dict(zip(rows["example_id"], rows["split"]))
+  found = []
+  if task in GROUPS:
+    kind, group_of = GROUPS[task]
+    groups = rows.assign(group=rows["example_id"].map(group_of)).groupby(["group", "split"]).size()
+    for group, sides in groups.groupby(level=0):
+      present = dict(zip(sides.index.get_level_values(1), sides.to_numpy()))
+      for a, b in SPLIT_PAIRS:
+        if a in present and b in present:
+          found.append((scheme, unit, kind, a, b, group, group, f"{present[a]} {a} and {present[b]} {b} examples"))
+  pairs = [("identical_audio", x, y, f"sha256 {d[:16]} of the int16 samples") for x, y, d in audio.identical] + \
+      [("near_duplicate", x, y, f"Chromaprint bit error rate {e:.3f}") for x, y, e in audio.near]
+  order = {name: i for i, name in enumerate(("train", "validation", "test"))}
+  for kind, x, y, detail in pairs:
+    if x in split_of and y in split_of and split_of[x] != split_of[y]:
+      (sa, ia), (sb, ib) = sorted([(split_of[x], x), (split_of[y], y)], key=lambda s: order.get(s[0], 3))
+      found.append((scheme, unit, kind, sa, sb, ia, ib, detail))
+  return found
+
+
+def audit_task(root, task: str, audio: Audio) -> pd.DataFrame:
+  """Every finding of every manifest of `task` under root (trials are pairs, not a cut: left out)."""
+  found = []
+  for listed_task, scheme in manifest.find_manifests(root):
+    if listed_task != task or scheme not in manifest.SCHEME_COLUMNS:
+      continue
+    table, _ = manifest.read_manifest(root, task, scheme)
+    # A cut is a repeat or fold; for intra_speaker, one speaker's part of a repeat (fit and tested alone).
+    unit_columns = manifest.SCHEME_COLUMNS[scheme][:1] + (["speaker_id"] if scheme == "intra_speaker" else [])
+    units = table.groupby(unit_columns, sort=True) if unit_columns else [(("",), table)]
+    for key, rows in units:
+      unit = ", ".join(f"{c} {v}" for c, v in zip(unit_columns, key))
+      found += _unit_findings(scheme, unit, rows, task, audio)
+  return pd.DataFrame(found, columns=COLUMNS).sort_values(COLUMNS, ignore_index=True)
+
+
+def counts(findings: pd.DataFrame) -> pd.DataFrame:
+  """Findings per scheme and split pair (rows) and kind (columns), summed over repeats or folds."""
+  table = findings.assign(pair=findings["split_a"] + "/" + findings["split_b"]).groupby(
+      ["scheme", "pair", "kind"]).size().unstack("kind", fill_value=0)
+  return table.reindex(columns=list(KINDS), fill_value=0)
+
+
+def write(root, task: str, findings: pd.DataFrame) -> epath.Path:
+  path = epath.Path(root).joinpath(*task.split("/")) / "audit.csv"
+  path.write_text(findings.to_csv(index=False, lineterminator="\n"))
+  return path
