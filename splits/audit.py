@@ -23,6 +23,7 @@ Output: counts per scheme, split pair and kind (printed), every finding in `<M>/
 """
 
 import collections
+import functools
 import hashlib
 import itertools
 
@@ -132,33 +133,53 @@ class Audio:
         self.prints[example_id] = printed
     self.identical = [(a, b, digest) for digest, same in by_hash.items() if len(same) > 1
                       for a, b in itertools.combinations(sorted(same), 2)]
+
+  @functools.cached_property
+  def near(self) -> list[tuple[str, str, float]]:
+    """Near-duplicate pairs that are not identical audio (matched on first use)."""
     twins = {(a, b) for a, b, _ in self.identical}
-    self.near = [(a, b, e) for a, b, e in near_duplicates(self.prints) if (a, b) not in twins]
+    return [(a, b, e) for a, b, e in near_duplicates(self.prints) if (a, b) not in twins]
 
 
-def _unit_findings(scheme: str, unit, rows: pd.DataFrame, task: str, audio: Audio) -> list[tuple]:
-  split_of = dict(zip(rows["example_id"], rows["split"]))
+SPLIT_ORDER = {"train": 0, "validation": 1, "test": 2}
+
+
+def _group_findings(scheme: str, table: pd.DataFrame, kind: str, group_of) -> pd.DataFrame:
+  """One row per group, cut and split pair where the group has examples on both sides."""
+  sizes = table.assign(group=table["example_id"].map(group_of)).groupby(["unit", "group", "split"]).size()
+  sides = sizes.unstack("split", fill_value=0)
   found = []
-  if task in GROUPS:
-    kind, group_of = GROUPS[task]
-    groups = rows.assign(group=rows["example_id"].map(group_of)).groupby(["group", "split"]).size()
-    for group, sides in groups.groupby(level=0):
-      present = dict(zip(sides.index.get_level_values(1), sides.to_numpy()))
-      for a, b in SPLIT_PAIRS:
-        if a in present and b in present:
-          found.append((scheme, unit, kind, a, b, group, group, f"{present[a]} {a} and {present[b]} {b} examples"))
-  pairs = [("identical_audio", x, y, f"sha256 {d[:16]} of the int16 samples") for x, y, d in audio.identical] + \
-      [("near_duplicate", x, y, f"Chromaprint bit error rate {e:.3f}") for x, y, e in audio.near]
-  order = {name: i for i, name in enumerate(("train", "validation", "test"))}
-  for kind, x, y, detail in pairs:
-    if x in split_of and y in split_of and split_of[x] != split_of[y]:
-      (sa, ia), (sb, ib) = sorted([(split_of[x], x), (split_of[y], y)], key=lambda s: order.get(s[0], 3))
-      found.append((scheme, unit, kind, sa, sb, ia, ib, detail))
-  return found
+  for a, b in SPLIT_PAIRS:
+    if a in sides.columns and b in sides.columns:
+      both = sides[(sides[a] > 0) & (sides[b] > 0)]
+      found.append(pd.DataFrame({
+          "unit": both.index.get_level_values("unit"), "item_a": both.index.get_level_values("group"),
+          "split_a": a, "split_b": b, "detail": [f"{n} {a} and {m} {b} examples" for n, m in zip(both[a], both[b])]}))
+  found = pd.concat(found, ignore_index=True) if found else pd.DataFrame(columns=["unit", "item_a", "split_a",
+                                                                                 "split_b", "detail"])
+  return found.assign(scheme=scheme, kind=kind, item_b=found["item_a"])
+
+
+def _pair_findings(scheme: str, table: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
+  """The audio pairs whose two examples sit in one cut on two sides (earlier split named first)."""
+  sides = table[["unit", "example_id", "split"]]
+  joined = pairs.merge(sides.rename(columns={"example_id": "x", "split": "split_x"}), on="x").merge(
+      sides.rename(columns={"example_id": "y", "split": "split_y"}), on=["y", "unit"])
+  joined = joined[joined["split_x"] != joined["split_y"]]
+  swap = joined["split_x"].map(SPLIT_ORDER).fillna(3) > joined["split_y"].map(SPLIT_ORDER).fillna(3)
+  return pd.DataFrame({
+      "scheme": scheme, "unit": joined["unit"], "kind": joined["kind"],
+      "split_a": joined["split_x"].where(~swap, joined["split_y"]), "split_b": joined["split_y"].where(~swap, joined["split_x"]),
+      "item_a": joined["x"].where(~swap, joined["y"]), "item_b": joined["y"].where(~swap, joined["x"]),
+      "detail": joined["detail"]})
 
 
 def audit_task(root, task: str, audio: Audio) -> pd.DataFrame:
   """Every finding of every manifest of `task` under root (trials are pairs, not a cut: left out)."""
+  pairs = pd.DataFrame(
+      [("identical_audio", x, y, f"sha256 {d[:16]} of the int16 samples") for x, y, d in audio.identical]
+      + [("near_duplicate", x, y, f"Chromaprint bit error rate {e:.3f}") for x, y, e in audio.near],
+      columns=["kind", "x", "y", "detail"])
   found = []
   for listed_task, scheme in manifest.find_manifests(root):
     if listed_task != task or scheme not in manifest.SCHEME_COLUMNS:
@@ -166,11 +187,17 @@ def audit_task(root, task: str, audio: Audio) -> pd.DataFrame:
     table, _ = manifest.read_manifest(root, task, scheme)
     # A cut is a repeat or fold; for intra_speaker, one speaker's part of a repeat (fit and tested alone).
     unit_columns = manifest.SCHEME_COLUMNS[scheme][:1] + (["speaker_id"] if scheme == "intra_speaker" else [])
-    units = table.groupby(unit_columns, sort=True) if unit_columns else [(("",), table)]
-    for key, rows in units:
-      unit = ", ".join(f"{c} {v}" for c, v in zip(unit_columns, key))
-      found += _unit_findings(scheme, unit, rows, task, audio)
-  return pd.DataFrame(found, columns=COLUMNS).sort_values(COLUMNS, ignore_index=True)
+    unit = pd.Series("", index=table.index)
+    for i, column in enumerate(unit_columns):
+      unit = unit + ("" if i == 0 else ", ") + column + " " + table[column].astype(str)
+    table = table.assign(unit=unit)
+    if task in GROUPS:
+      found.append(_group_findings(scheme, table, *GROUPS[task]))
+    found.append(_pair_findings(scheme, table, pairs))
+  found = [f for f in found if len(f)]
+  if not found:
+    return pd.DataFrame(columns=COLUMNS)
+  return pd.concat(found, ignore_index=True)[COLUMNS].sort_values(COLUMNS, ignore_index=True)
 
 
 def counts(findings: pd.DataFrame) -> pd.DataFrame:
