@@ -85,12 +85,17 @@ def fingerprint(samples: np.ndarray, rate: int) -> np.ndarray | None:
 
 def bit_error_rate(a: np.ndarray, b: np.ndarray) -> float:
   """Lowest share of differing bits over the alignments of a and b that overlap by MIN_OVERLAP items."""
-  best = 1.0
-  for offset in range(-(len(b) - MIN_OVERLAP), len(a) - MIN_OVERLAP + 1):
-    x, y = a[max(0, offset):], b[max(0, -offset):]
-    n = min(len(x), len(y))
-    best = min(best, float(np.unpackbits((x[:n] ^ y[:n]).view(np.uint8)).mean()))
-  return best
+  if min(len(a), len(b)) < MIN_OVERLAP:
+    return 1.0
+  # Every alignment at once: a padded with len(b) blanks each side, windows of len(b) slid along it.
+  padded = np.concatenate([np.zeros(len(b), np.uint32), a, np.zeros(len(b), np.uint32)])
+  present = np.concatenate([np.zeros(len(b)), np.ones(len(a)), np.zeros(len(b))])
+  windows = np.lib.stride_tricks.sliding_window_view(padded, len(b))
+  overlap = np.lib.stride_tricks.sliding_window_view(present, len(b))
+  errors = (np.bitwise_count(windows ^ b) * overlap).sum(1)
+  items = overlap.sum(1)
+  usable = items >= MIN_OVERLAP
+  return float((errors[usable] / (32 * items[usable])).min())
 
 
 def near_duplicates(prints: dict[str, np.ndarray]) -> list[tuple[str, str, float]]:
