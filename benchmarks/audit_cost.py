@@ -6,8 +6,8 @@ Input: `--clips` clips of `--seconds` s at 16 kHz, 91 speakers, made from a pool
 (12 sentences x 10 voices): each clip is one pool utterance played at a random speed (0.8-1.25, which
 moves its pitch and tempo) mixed with another, quieter, at another speed and offset, with a random gain
 and quiet noise, padded or cut to length. So fingerprints look like speech's and share many sub-hashes
-(the matching stage's candidates), while true near-copies stay rare. Manifests: canonical (speakers cut at 0.7 / 0.8 as TFDS does)
-and intra_speaker (5 repeats). The baseline is the floor of any audit of the audio: reading it once and
+(the matching stage's candidates), while true near-copies stay rare. Manifests: canonical (speakers cut
+at 0.7 / 0.8 as TFDS does) and intra_speaker (5 repeats). The baseline is the floor of any audit of the audio: reading it once and
 hashing its int16 bytes (sha256), what finding identical audio alone costs.
 Stages timed: hashing + Chromaprint fingerprints (`audit.Audio`, without matching), near-duplicate
 matching, the per-manifest audit (`audit.audit_task`). Reading audio out of TFDS is not included (it
@@ -85,8 +85,8 @@ def main():
   findings, *auditing = timed(lambda: audit.audit_task(args.work, "noss/crema_d", result))
   total = [a + b + c for a, b, c in zip(fingerprinting, matching, auditing)]
   hours = args.clips * args.seconds / 3600
-  print(f"{args.clips} clips x {args.seconds} s ({hours:.2f} h of audio); {platform.processor() or platform.machine()}, "
-        f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+  print(f"{args.clips} clips x {args.seconds} s ({hours:.2f} h of audio); "
+        f"{platform.processor() or platform.machine()}, peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
   print(f"near-duplicate pairs {len(result.near)}, identical {len(result.identical)}, unprinted "
         f"{len(result.unprinted)}; findings {len(findings)}")
   print("| stage | wall s | CPU s | clips per CPU-s |\n|---|---|---|---|")

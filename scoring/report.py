@@ -233,8 +233,9 @@ def compare_markdown(reports: list[dict], comparisons: dict | None = None) -> st
       ids = {label: res[t][protocol].get("protocol_id") for label, res in results if protocol in res.get(t, {})}
       if ids:
         distinct = sorted({str(i)[:16] for i in ids.values()})
-        lines.append(f"- {t}, {protocol}: " + (f"`{distinct[0]}`, the same for all {len(ids)}" if len(distinct) == 1
-                                               else "differ: " + ", ".join(f"{k} `{str(v)[:16]}`" for k, v in ids.items())))
+        same = f"`{distinct[0]}`, the same for all {len(ids)}"
+        lines.append(f"- {t}, {protocol}: " + (same if len(distinct) == 1 else "differ: " + ", ".join(
+            f"{k} `{str(v)[:16]}`" for k, v in ids.items())))
   if marked:
     lines += ["", "† protocol id differs from the first submission's in this column (--allow-mixed-protocols): "
               "shown, not compared. Differing card fields:"]

@@ -12,11 +12,13 @@ Four kinds of leak, each a pair of examples (or a shared group) on two sides of 
   by soxr and handed over as 11,025 Hz: two octaves down, so the chroma it hashes is unchanged), which
   brings the minimum down to MIN_SECONDS of real audio. Shorter clips get no fingerprint: they are
   counted, listed, and checked for identical audio only.
-  Matching: clips sharing at least MIN_SHARED 16-bit halves of fingerprint items (halves held by more than
-  STOP_SHARE of the clips and STOP_MIN clips, e.g. silence, are ignored) are candidates; a candidate pair is a near-duplicate
-  when, at the best alignment with at least MIN_OVERLAP items in common, at most MAX_BIT_ERRORS of the
-  fingerprint bits differ (measured on espeak-ng speech: re-encoding, trimming, gain and added noise
-  0-0.09; one sentence in two synthetic voices 0.19 and up; one actor's sentence in two emotions 0.28 and up).
+  Matching: clips sharing at least MIN_SHARED 16-bit halves of fingerprint items (halves held by more
+  than STOP_SHARE of the clips and STOP_MIN clips, e.g. silence, are ignored) are candidates; a candidate
+  pair is a near-duplicate when, at the best alignment with at least MIN_OVERLAP items in common, at
+  most MAX_BIT_ERRORS of the fingerprint bits differ (measured on espeak-ng speech: re-encoding,
+  trimming, gain and added noise 0-0.09; one sentence in two synthetic voices 0.19 and up; one actor's
+  sentence in two emotions 0.28 and up). Chromaprint's chroma features ignore most of the voice: real
+  recordings of one script line by one actor may come closer than these synthetic ones did.
 
 Output: counts per scheme, split pair and kind (printed), every finding in `<M>/<task>/audit.csv`
 (scheme, unit, kind, split_a, split_b, item_a, item_b, detail); `--strict` exits 2 when anything crosses.
@@ -174,7 +176,8 @@ def _pair_findings(scheme: str, table: pd.DataFrame, pairs: pd.DataFrame) -> pd.
   swap = joined["split_x"].map(SPLIT_ORDER).fillna(3) > joined["split_y"].map(SPLIT_ORDER).fillna(3)
   return pd.DataFrame({
       "scheme": scheme, "unit": joined["unit"], "kind": joined["kind"],
-      "split_a": joined["split_x"].where(~swap, joined["split_y"]), "split_b": joined["split_y"].where(~swap, joined["split_x"]),
+      "split_a": joined["split_x"].where(~swap, joined["split_y"]),
+      "split_b": joined["split_y"].where(~swap, joined["split_x"]),
       "item_a": joined["x"].where(~swap, joined["y"]), "item_b": joined["y"].where(~swap, joined["x"]),
       "detail": joined["detail"]})
 

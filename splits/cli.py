@@ -52,11 +52,11 @@ def _validate(args) -> None:
   if args.strict and args.audit is None:
     raise UserError("--strict only applies to --audit; add --audit M or drop --strict.")
   if args.check is not None or args.audit is not None:
-    mode = "--check" if args.check is not None else "--audit"
+    mode = "--check re-verifies" if args.check is not None else "--audit audits"
     given = [flag for flag, on in schemes.items() if on] + (["TASK"] if args.task else []) + \
         (["--out"] if args.out else []) + (["--check"] if args.check is not None and args.audit is not None else [])
     if given:
-      raise UserError(f"{mode} reads existing manifests and takes no {', '.join(given)}; run it alone.")
+      raise UserError(f"{mode} existing manifests and takes no {', '.join(given)}; run it alone.")
     return
   if not args.task or not args.out:
     raise UserError("give a task and --out (prepare-splits noss/crema_d --data_dir D --out M), or --check M.")
