@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import scoring_helpers as helpers
@@ -90,3 +91,29 @@ def test_a_changed_predictions_file_is_refused(tmp_path, task, capsys):
   capsys.readouterr()
   assert cli.main(["--compare", first, second, "--out", str(tmp_path / "cmp")]) == 2
   assert "does not match the sha256" in capsys.readouterr().err
+
+
+def test_repeats_and_verification_are_paired_too(tmp_path, task, capsys):
+  rows, splits = task
+  helpers.write(splits, CREMA, "speaker_disjoint", pd.concat(
+      [rows.assign(split=np.where(rows["speaker_id"].isin([f"spk{r}", f"spk{r + 4}", f"spk{r + 8}"]), "test",
+                                  "train"), repeat=r) for r in range(2)], ignore_index=True))
+  ids = rows["example_id"].to_numpy()
+  helpers.write(splits, CREMA, "trials", pd.DataFrame(
+      [(int(ids[i][:5] == ids[j][:5]), ids[i], ids[j]) for i in range(0, len(ids), 7) for j in range(3, len(ids), 13)],
+      columns=["target", "enrol_id", "test_id"]))
+  voices = helpers.embeddings(rows, signal=1.0, speaker_offset=3.0)  # speakers stand out: a low EER
+  noise = np.random.RandomState(5).randn(*voices.shape).astype(np.float32)
+  reports = [_score(_save(tmp_path / f"{n}.npz", rows, x), splits, tmp_path / n) for n, x in (("voices", voices),
+                                                                                              ("noise", noise))]
+  capsys.readouterr()
+  assert cli.main(["--compare", *reports, "--out", str(tmp_path / "cmp")]) == 0
+  pairs = {p["protocol"]: p for p in json.loads((tmp_path / "cmp/report.json").read_text())["comparisons"]["pairs"]}
+  assert set(pairs) == {"canonical", "speaker_disjoint", "verification"}
+  verification = pairs["verification"]
+  assert verification["metric"] == "eer" and verification["difference"] < 0 and verification["significant"]
+  repeats = pairs["speaker_disjoint"]
+  results = [json.loads((tmp_path / n / "report.json").read_text())["results"] for n in ("voices", "noise")]
+  means = [next(r for r in res if r["protocol"] == "speaker_disjoint")["accuracy"] for res in results]
+  assert repeats["difference"] == pytest.approx(means[0] - means[1])
+  assert repeats["mcnemar"]["p"] is not None  # the two repeats test different speakers: each example once
