@@ -219,3 +219,31 @@ def write(root, task: str, findings: pd.DataFrame) -> epath.Path:
   path = epath.Path(root).joinpath(*task.split("/")) / "audit.csv"
   path.write_text(findings.to_csv(index=False, lineterminator="\n"))
   return path
+
+
+def audit_folder(root, data_dir: str | None, strict: bool) -> None:
+  """`prepare-splits --audit`: every task under root, its audio read from its TFDS build in data_dir."""
+  tasks = sorted({task for task, _ in manifest.find_manifests(root)})
+  if not tasks:
+    raise UserError(f"--audit {root}: no manifests there (expected <benchmark>/<task>/<scheme>.json "
+                    "sidecars, as prepare-splits --out writes them).")
+  from nossbench.splits import tfds_reader  # pylint: disable=import-outside-toplevel  (imports TensorFlow)
+
+  crossing = 0
+  for task in tasks:
+    builder = tfds_reader.load_builder(task, data_dir)
+    audio = Audio(tfds_reader.iter_audio(builder), builder.info.features["audio"].sample_rate)
+    findings = audit_task(root, task, audio)
+    path = write(root, task, findings)
+    crossing += len(findings)
+    print(f"\n{task}: {len(findings)} findings crossing a split boundary -> {path}")
+    if len(findings):
+      print(counts(findings).to_string())
+    unprinted = f": {', '.join(audio.unprinted[:5])}{' ...' if len(audio.unprinted) > 5 else ''}" \
+        if audio.unprinted else ""
+    print(f"{len(audio.identical)} pairs of identical audio and {len(audio.near)} near-duplicate pairs in the task "
+          f"(any split); {len(audio.unprinted)} clips shorter than {MIN_SECONDS} s have no fingerprint "
+          f"(identical audio checked only){unprinted}")
+  if crossing and strict:
+    raise UserError(f"--strict: {crossing} findings cross a split boundary (listed above and in each task's "
+                    "audit.csv)")

@@ -91,7 +91,7 @@ def main(argv):
     print(f"\n{args.check}: all manifests check out")
     return
   if args.audit is not None:
-    return _audit(args)
+    return audit.audit_folder(args.audit, args.data_dir, args.strict)
   if args.from_lists is not None:
     from_lists.read_lists(args.from_lists)  # a wrong folder fails before TensorFlow loads
   from nossbench.splits import tfds_reader  # pylint: disable=import-outside-toplevel  (imports TensorFlow)
@@ -135,33 +135,6 @@ def main(argv):
   for scheme, rows, params, headline, details in planned:
     path = manifest.write_manifest(args.out, args.task, scheme, rows, params)
     print("\n".join([f"{headline} -> {path}"] + details) + "\n")
-
-
-def _audit(args):
-  """Audits every task under --audit (its audio read from --data_dir); exit 2 under --strict if anything crosses."""
-  tasks = sorted({task for task, _ in manifest.find_manifests(args.audit)})
-  if not tasks:
-    raise UserError(f"--audit {args.audit}: no manifests there (expected <benchmark>/<task>/<scheme>.json "
-                    "sidecars, as prepare-splits --out writes them).")
-  from nossbench.splits import tfds_reader  # pylint: disable=import-outside-toplevel  (imports TensorFlow)
-
-  crossing = 0
-  for task in tasks:
-    builder = tfds_reader.load_builder(task, args.data_dir)
-    audio = audit.Audio(tfds_reader.iter_audio(builder), builder.info.features["audio"].sample_rate)
-    findings = audit.audit_task(args.audit, task, audio)
-    path = audit.write(args.audit, task, findings)
-    crossing += len(findings)
-    print(f"\n{task}: {len(findings)} findings crossing a split boundary -> {path}")
-    if len(findings):
-      print(audit.counts(findings).to_string())
-    print(f"{len(audio.identical)} pairs of identical audio and {len(audio.near)} near-duplicate pairs in the task "
-          f"(any split); {len(audio.unprinted)} clips shorter than {audit.MIN_SECONDS} s have no fingerprint "
-          "(identical audio checked only)" + (f": {', '.join(audio.unprinted[:5])}" + (" ..." if len(
-              audio.unprinted) > 5 else "") if audio.unprinted else ""))
-  if crossing and args.strict:
-    raise UserError(f"--strict: {crossing} findings cross a split boundary (listed above and in each task's "
-                    "audit.csv)")
 
 
 def _intra_speaker(args, base, source) -> tuple:
