@@ -17,11 +17,18 @@ def spoken_corpus(tmp_path_factory):
   return root
 
 
-def test_raw_folder_to_scored_report(spoken_corpus):
+@pytest.fixture(scope="module")
+def built(spoken_corpus):
+  """The corpus built with TFDS and split (canonical and intra-speaker manifests)."""
   root, task = spoken_corpus, "noss/crema_d"
   run_command("tfds", "build", task, "--imports", "nossbench.builders", "--manual_dir", root / "raw",
               "--data_dir", root / "tfds")
   run_command("prepare-splits", task, "--data_dir", root / "tfds", "--out", root / "splits", "--intra-speaker")
+  return root
+
+
+def test_raw_folder_to_scored_report(built):
+  root, task = built, "noss/crema_d"
   embed = ("compute-embeddings", "--task", task, "--data_dir", root / "tfds", "--model", "logmel",
            "--cache", root / "cache", "--export", root / "logmel.npz")
   first = run_command(*embed)
@@ -61,9 +68,9 @@ def test_raw_folder_to_scored_report(spoken_corpus):
   assert "the same for all 2" in md and "logmel.npz − noise.npz" in md
 
 
-def test_audit_lists_what_crosses_the_demo_splits(spoken_corpus):
+def test_audit_lists_what_crosses_the_demo_splits(built):
   """The demo corpus's actors all read the same sentences: each sentence crosses every cut; no audio repeats."""
-  root, task = spoken_corpus, "noss/crema_d"
+  root = built
   result = run_command("prepare-splits", "--audit", root / "splits", "--data_dir", root / "tfds", "--strict",
                        check=False)
   assert result.returncode == 2 and "findings cross a split boundary" in result.stderr
