@@ -1,15 +1,17 @@
 # The two set-up commands of the README: `make demo` and `make test`. Both install what they need:
-# Debian packages (ffmpeg, espeak-ng) when missing, then a virtualenv with this package in it.
+# Debian packages (ffmpeg, espeak-ng, libchromaprint1) when missing, then a virtualenv with this package in it.
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 DEMO ?= demo
 SYSTEM_PACKAGES := ffmpeg espeak-ng
+SYSTEM_LIBRARIES := libchromaprint1  # Chromaprint, for prepare-splits --audit (ffmpeg usually brings it)
 
 .PHONY: demo test install system-packages
 
 system-packages:
 	@missing=""; for tool in $(SYSTEM_PACKAGES); do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	for lib in $(SYSTEM_LIBRARIES); do dpkg -s $$lib >/dev/null 2>&1 || missing="$$missing $$lib"; done; \
 	if [ -n "$$missing" ]; then \
 	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  echo "installing Debian packages:$$missing"; \
@@ -20,7 +22,7 @@ $(BIN)/.installed: setup.py pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0  # the CPU build; first, so no extra pulls a CUDA build
-	$(BIN)/pip install -q -e '.[test,models,gcs,server]'
+	$(BIN)/pip install -q -e '.[test,models,gcs,server,audit]'
 	$(BIN)/pip install -q --no-deps resemblyzer==0.1.4
 	touch $@
 

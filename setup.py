@@ -56,6 +56,8 @@ setuptools.setup(
         # onnx: tests export a small torch model; pydub: TFDS's own reference builders need it in tests
         "test": ["pytest>=8", "onnx", "pydub", "psutil", "httpx"],
         "gcs": ["google-cloud-storage", "apache-beam[gcp]>=2.56"],
+        # prepare-splits --audit: Chromaprint fingerprints (ctypes bindings to Debian's libchromaprint1)
+        "audit": ["pyacoustid>=1.3"],
         # Optional model families. Resemblyzer itself goes in with --no-deps (see Makefile): its declared
         # dependencies (webrtcvad, typing) are broken on current setuptools / Python 3.11.
         "onnx": ONNX,

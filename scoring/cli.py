@@ -24,7 +24,8 @@ from etils import epath
 
 import nossbench
 from nossbench import UserError, command_line
-from nossbench.scoring import grid, models, plot, protocols, report, submission, verification
+from nossbench.scoring import (compare, grid, models, plot, predictions, protocol_card, protocols, report, submission,
+                               verification)
 from nossbench.scoring.problems import InvalidSubmission
 from nossbench.splits import manifest
 
@@ -42,6 +43,10 @@ def _parser():
   parser.add_argument("--compare", nargs="+", metavar="A",
                       help="submissions (scored now, with --task/--splits) or report folders/report.json to "
                            "put side by side")
+  parser.add_argument("--alpha", type=float, default=0.05,
+                      help="--compare: significance level of the paired tests, Holm-corrected (0.05)")
+  parser.add_argument("--allow-mixed-protocols", action="store_true",
+                      help="--compare: show results whose protocol ids differ in one column, marked, untested")
   parser.add_argument("--seed", type=int, default=0, help="seeds forests and held-out validation (0)")
   parser.add_argument("--jobs", type=int, default=-1, help="worker processes (-1: all cores); never changes a score")
   parser.add_argument("--models", default=",".join(models.MODELS),
@@ -111,13 +116,16 @@ def _score_task(name: str, table, x: np.ndarray, args, paths: list[str], raw) ->
       results.append(protocols.intra_speaker(task, variants, cuts, config))
   if _scheme_exists(args.splits, name, "trials"):
     trials = manifest.read_manifest(args.splits, name, "trials")[0]
-    results.append(verification.score(name, x, task.positions, trials, args.seed))
-  return {
+    results.append(verification.score(name, x, task.positions, trials, args.seed,
+                                      task.table["speaker_id"].to_numpy(str)))
+  record = {
       "task": name, "submission": " ".join(paths), "submission_sha256": _sha256(paths),
       "n_examples": int(x.shape[0]), "dims": int(x.shape[1]), "seed": args.seed,
       "nossbench_version": nossbench.__version__, "classes": [str(c) for c in task.classes],
       "input_notes": raw.notes, "notes": task.notes, "warnings": submission.warnings_for(x), "results": results,
   }
+  protocol_card.attach(record, task, args.splits, raw.frames)
+  return record
 
 
 class InvalidTasks(UserError):
@@ -163,6 +171,16 @@ def _load_report(item: str) -> dict | None:
   return None
 
 
+def _report_folder(item: str) -> epath.Path:
+  path = epath.Path(item)
+  return path if path.is_dir() else path.parent
+
+
+def _keep_predictions(scored: dict, folder: epath.Path) -> None:
+  for task in report.tasks_of(scored):
+    predictions.write(task, folder)
+
+
 def _name(paths: list[str]) -> str:
   return ", ".join(epath.Path(p.rstrip("/")).name for p in paths)
 
@@ -186,22 +204,29 @@ def _main(args):
     raise UserError(f"--models: unknown {unknown or 'empty list'}; choose among {', '.join(models.MODELS)}")
   out = epath.Path(args.out)
 
+  if not 0 < args.alpha < 1:
+    raise UserError(f"--alpha must be between 0 and 1 (exclusive), got {args.alpha}")
   if args.compare:
-    reports = []
+    reports, folders = [], []
     for item in args.compare:
-      loaded = _load_report(item)
+      loaded, folder = _load_report(item), _report_folder(item)
       if loaded is None:
         grouped = _group([item], args.task)
         loaded = score(args, grouped, args.name if len(args.compare) == 1 and args.name else _name([item]))
-        single = out / _name([item]).replace(" ", "_")
-        report.write(loaded, single, report.markdown(loaded))
+        folder = out / _name([item]).replace(" ", "_")
+        _keep_predictions(loaded, folder)
+        report.write(loaded, folder, report.markdown(loaded))
       reports.append(loaded)
-    combined, text = {"compare": reports}, report.compare_markdown(reports)
+      folders.append(folder)
+    comparisons = compare.compare(reports, folders, args.alpha, args.allow_mixed_protocols)
+    combined = {"compare": reports, "comparisons": comparisons}
+    text = report.compare_markdown(reports, comparisons)
   else:
     if not args.inputs:
       raise UserError("give a submission to score (or --compare A B ...); see score-submission --help")
     grouped = _group(args.inputs, args.task)
     combined = score(args, grouped, args.name or _name(args.inputs))
+    _keep_predictions(combined, out)
     reports, text = [combined], report.markdown(combined)
 
   json_path, md_path = report.write(combined, out, text)

@@ -1,7 +1,8 @@
-"""report.png: per-task scores with their spread, and every speaker's intra-speaker accuracy.
+"""report.png: per-task scores with their 95% intervals, and every speaker's intra-speaker accuracy.
 
-Spread: the standard deviation over repeats or folds where there are several; for a single test split,
-the binomial standard error √(p(1−p)/n). Drawn with matplotlib's Agg backend (no display needed).
+Error bars are the intervals of report.json (`intervals.py`): a bootstrap of the test predictions for a
+single test split, the t interval of the mean over repeats or folds. Drawn with matplotlib's Agg backend
+(no display needed).
 """
 
 import math
@@ -11,18 +12,21 @@ import numpy as np
 from nossbench.scoring import report as report_module
 
 
-def _spread(result: dict) -> float:
-  metric, value, std = report_module.headline(result)
-  if std is not None:
-    return std
-  n = result.get("n_test", 0)
-  return math.sqrt(value * (1 - value) / n) if n and metric == "accuracy" and value is not None else 0.0
+def _errors(result: dict) -> tuple[float, float]:
+  """(below, above) the value: the distance to each end of its 95% interval (0 where there is none)."""
+  metric, value, _ = report_module.headline(result)
+  interval = result.get(f"{metric}_ci") or [None, None]
+  if value is None or any(v is None or not math.isfinite(v) for v in interval):
+    return 0.0, 0.0
+  return max(0.0, value - interval[0]), max(0.0, interval[1] - value)
 
 
 def _spread_label(result: dict) -> str:
   if "repeats" in result or "folds" in result:
-    return f"±std over {result.get('repeats') or result.get('folds')} {'repeats' if 'repeats' in result else 'folds'}"
-  return "±binomial s.e."
+    return f"95% CI of the mean of {result.get('repeats') or result.get('folds')} " \
+           f"{'repeats' if 'repeats' in result else 'folds'}"
+  unit = result.get("interval", {}).get("unit")
+  return f"95% CI, bootstrap over {unit}s" if unit else "95% CI"
 
 
 def _main_result(results: dict) -> dict | None:
@@ -53,7 +57,8 @@ def write(reports: list[dict], path) -> None:
     shown = [(k, r) for k, r in shown if r is not None]
     values = [100 * (report_module.headline(r)[1] or 0) for _, r in shown]
     positions = [k + (i - (len(reports) - 1) / 2) * width for k, _ in shown]
-    ax.bar(positions, values, width, yerr=[100 * _spread(r) for _, r in shown], capsize=4,
+    errors = np.array([_errors(r) for _, r in shown]).reshape(-1, 2).T * 100
+    ax.bar(positions, values, width, yerr=errors, capsize=4,
            color=colours(i % 10), label=label)
     for position, value in zip(positions, values):
       ax.text(position, 2, f"{value:.1f}", ha="center", fontsize=8, color="white")
@@ -78,11 +83,14 @@ def write(reports: list[dict], path) -> None:
         x = k + (i - (len(reports) - 1) / 2) * width + np.linspace(-width / 3, width / 3, len(values))
         ax.scatter(x, values, s=10, color=colours(i % 10), alpha=0.7)
         ax.hlines(100 * result["accuracy"], x.min() - 0.05, x.max() + 0.05, color=colours(i % 10))
+        below, above = _errors(result)
+        ax.errorbar(x.mean(), 100 * result["accuracy"], yerr=[[100 * below], [100 * above]], color="black",
+                    capsize=4)
     ax.set_xticks(range(len(intra)), intra, fontsize=8)
     ax.set_xlim(-0.5, len(intra) - 0.5)
     ax.set_ylim(0, 100)
     ax.set_ylabel("accuracy per speaker (%), mean over repeats")
-    ax.set_title("Intra-speaker: each dot a speaker (line: mean)", fontsize=10)
+    ax.set_title("Intra-speaker: each dot a speaker (line: mean, bar: 95% CI)", fontsize=10)
   figure.tight_layout()
   figure.savefig(str(path), dpi=100)
   pyplot.close(figure)

@@ -20,7 +20,7 @@ import pandas as pd
 from sklearn.preprocessing import MultiLabelBinarizer
 
 from nossbench import UserError
-from nossbench.scoring import grid, metrics, models, normalization
+from nossbench.scoring import grid, intervals, metrics, models, normalization, predictions
 
 SELECT_METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "micro_f1", "auc", "map", "roc_auc")
 VALIDATION_SHARE = 8  # one eighth of train is held out when a split has no validation rows
@@ -85,6 +85,24 @@ class Task:
     if self.multilabel:
       return metrics.multilabel(self.y[rows], outcome.scores[role])
     return metrics.classification(self.y[rows], outcome.predictions[role], outcome.scores[role], len(self.classes))
+
+  def test_intervals(self, rows: np.ndarray, outcome: grid.Outcome, point: dict) -> dict:
+    """95% intervals of the test metrics (bootstrap of these predictions) and the predictions themselves."""
+    speakers = self.table["speaker_id"].to_numpy()[rows]
+    unit_ids = np.where(intervals.units(speakers)[1] == "speaker", speakers, self.table["example_id"].to_numpy()[rows])
+    ids, truth = self.table["example_id"].to_numpy()[rows], self.y[rows]
+    scores = outcome.scores["test"]
+    if self.multilabel:
+      boot = intervals.multilabel(truth, scores, speakers, self.seed)
+      kept = predictions.keep(example_id=ids, label=truth, score=scores.astype(np.float32), unit=unit_ids)
+    else:
+      boot = intervals.classification(truth, outcome.predictions["test"], scores, speakers, len(self.classes),
+                                      self.seed)
+      names = np.asarray(self.classes, dtype=str)
+      kept = predictions.keep(example_id=ids, label=names[truth], predicted=names[outcome.predictions["test"]],
+                              score=scores[:, 1].astype(np.float32) if len(self.classes) == 2 else None,
+                              unit=unit_ids)
+    return {**intervals.summary(point, boot), **kept}
 
   def chance(self, train: np.ndarray, test: np.ndarray) -> dict:
     if self.multilabel:
@@ -157,10 +175,11 @@ def _choose(task: Task, split: Split, outcomes: list[grid.Outcome]) -> dict:
   if best is None:
     raise UserError(f"{task.name}: no probe configuration could be fit: {entries[0].get('error')}")
   chosen, outcome = entries[best], outcomes[best]
+  test = task.metrics(split.test, outcome, "test")
   return {
       "model": chosen["model"], "normalization": chosen["normalization"],
       "selected_on": f"validation {task.select_by}", "validation_source": split.validation_source,
-      **task.metrics(split.test, outcome, "test"), **task.chance(split.train, split.test),
+      **test, **task.test_intervals(split.test, outcome, test), **task.chance(split.train, split.test),
       "validation": chosen["validation"], "converged": chosen["converged"],
       "n_train": int(len(split.train)), "n_validation": int(len(split.validation)), "n_test": int(len(split.test)),
       "seed": task.seed, "grid": entries,
@@ -199,7 +218,8 @@ def _repeated(task: Task, variants: grid.Variants, protocol: str, column: str, p
     per_part.append({column: int(value), **_choose(task, split, outcomes[i * width:(i + 1) * width])})
   keys = [k for k, v in per_part[0].items() if isinstance(v, float) and k != "seed"]
   plural = "repeats" if column == "repeat" else "folds"
-  return {"protocol": protocol, plural: len(per_part), **_summary(per_part, keys), "selected_on":
+  return {"protocol": protocol, plural: len(per_part), **_summary(per_part, keys),
+          **intervals.of_parts(per_part, keys), "selected_on":
           f"validation {task.select_by}, per {column}", "seed": task.seed, f"per_{column}": per_part}
 
 
@@ -276,7 +296,7 @@ def intra_speaker(task: Task, variants: grid.Variants, cuts: pd.DataFrame, confi
     by_repeat[repeat].append(accuracy)
     by_speaker[speaker].append(accuracy)
   per_repeat = [float(np.mean(by_repeat[r])) for r in sorted(by_repeat)]
-  return {
+  return {**_intra_interval(per_repeat, by_speaker, task.seed),
       "protocol": "intra_speaker", "model": model, "normalization": norm,
       "selected_on": f"canonical validation {task.select_by}, among logistic regressions (a speaker's cut has "
                      "no validation data)",
@@ -287,3 +307,17 @@ def intra_speaker(task: Task, variants: grid.Variants, cuts: pd.DataFrame, confi
       "per_speaker_accuracy": {s: float(np.mean(a)) for s, a in sorted(by_speaker.items())},
       "skipped_single_class_train": dict(sorted(skipped.items())), "failed": failed, "seed": task.seed,
   }
+
+
+def _intra_interval(per_repeat: list[float], by_speaker: dict, seed: int) -> dict:
+  """The interval of the mean over repeats; with one repeat, a bootstrap over the speakers' accuracies."""
+  if len(per_repeat) >= 2:
+    return {"accuracy_ci": intervals.of_mean(per_repeat), "interval": {
+        "level": intervals.LEVEL, "method": f"Student t interval of the mean over {len(per_repeat)} repeats"}}
+  accuracy = np.array([np.mean(a) for _, a in sorted(by_speaker.items())])
+  if not len(accuracy):
+    return {"accuracy_ci": [float("nan")] * 2}
+  boot = intervals.bootstrap(lambda w: {"accuracy": w @ accuracy / w.sum(1)}, len(accuracy), seed)
+  return {"accuracy_ci": intervals.percentile(boot["accuracy"]), "interval": {
+      "level": intervals.LEVEL, "method": "percentile bootstrap over speakers", "unit": "speaker",
+      "n_units": len(accuracy), "replicates": len(boot["accuracy"])}}

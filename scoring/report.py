@@ -3,7 +3,9 @@
 A report describes one submission: with one task, report.json is that task's record; with several, it is
 `{"submission", "tasks": [records]}`. `--compare` writes `{"compare": [reports]}`. In report.md, tasks
 are columns, as in the paper's Table 2 (canonical, repeated and k-fold protocols) and Table 3
-(intra-speaker); compared submissions are rows.
+(intra-speaker); compared submissions are rows. Every test number is followed by its 95% interval in
+brackets (`intervals.py`); repeated protocols show mean ± std over repeats or folds, then the interval
+of the mean. Every result carries its protocol card and id (`protocol_card.py`).
 """
 
 import json
@@ -36,24 +38,36 @@ def headline(result: dict) -> tuple[str, float, float | None]:
   return metric, result[metric], result.get(f"{metric}_std")
 
 
-def _percent(value: float, std: float | None = None) -> str:
-  if value is None or (isinstance(value, float) and math.isnan(value)):
+def _missing(value) -> bool:
+  return value is None or (isinstance(value, float) and not math.isfinite(value))
+
+
+def _percent(value: float, std: float | None = None, interval=None, scale: float = 100, digits: int = 1) -> str:
+  """`79.7`, `79.7 ± 1.2`, `79.7 [76.1, 83.0]`: the value, its spread over parts, its 95% interval."""
+  if _missing(value):
     return "n/a"
-  return f"{100 * value:.1f}" + (f" ± {100 * std:.1f}" if std is not None else "")
+  text = f"{scale * value:.{digits}f}" + (f" ± {scale * std:.{digits}f}" if std is not None else "")
+  if interval and not any(_missing(v) for v in interval):
+    text += f" [{scale * interval[0]:.{digits}f}, {scale * interval[1]:.{digits}f}]"
+  return text
 
 
 def _cell(result: dict | None) -> str:
   if result is None:
     return "–"
   metric, value, std = headline(result)
-  return _percent(value, std) + (" (mAP)" if metric == "map" else "")
+  return _percent(value, std, result.get(f"{metric}_ci")) + (" (mAP)" if metric == "map" else "")
 
 
 def _metric(result: dict, key: str) -> str:
   value = result[key]
   if key == "dprime":
-    return "n/a" if value is None else f"{value:.2f}"
-  return _percent(value, result.get(f"{key}_std"))
+    return _percent(value, None, result.get("dprime_ci"), scale=1, digits=2)
+  return _percent(value, result.get(f"{key}_std"), result.get(f"{key}_ci"))
+
+
+def _dcf(result: dict, key: str) -> str:
+  return _percent(result[key], None, result.get(f"{key}_ci"), scale=1, digits=3)
 
 
 def _row(label: str, cells) -> str:
@@ -98,6 +112,19 @@ def _describe(task: str, r: dict) -> str:
           "mean ± std over them.")
 
 
+INTERVALS_NOTE = ("Brackets hold 95% intervals; ± is the standard deviation over repeats or folds. "
+                  "The interval of a single test split is a bootstrap of the chosen probe's test predictions "
+                  "(resampling speakers when the test split has enough of them, else examples; no refitting); "
+                  "of repeats or folds, the t interval of their mean.")
+
+
+def _interval_note(r: dict) -> str:
+  about = r.get("interval", {})
+  if about.get("unit"):
+    return f" Interval: {about['replicates']} bootstrap replicates over {about['n_units']} {about['unit']}s."
+  return f" Interval: {about['method']}." if about.get("method") else ""
+
+
 def _grid_table(task: str, r: dict) -> list[str]:
   """Validation score of every configuration of a canonical result: models as rows."""
   metric = r["selected_on"].split()[-1]
@@ -130,9 +157,9 @@ def _single(report: dict) -> list[str]:
   if verified:
     lines += ["## Speaker verification (cosine scoring)", "",
               *_table("metric", verified, [
-                  ("EER (%)", [_percent(results[t]["verification"]["eer"]) for t in verified]),
-                  ("minDCF (P_target 0.01)", [f"{results[t]['verification']['min_dcf_p0.01']:.3f}" for t in verified]),
-                  ("minDCF (P_target 0.05)", [f"{results[t]['verification']['min_dcf_p0.05']:.3f}" for t in verified]),
+                  ("EER (%)", [_metric(results[t]["verification"], "eer") for t in verified]),
+                  ("minDCF (P_target 0.01)", [_dcf(results[t]["verification"], "min_dcf_p0.01") for t in verified]),
+                  ("minDCF (P_target 0.05)", [_dcf(results[t]["verification"], "min_dcf_p0.05") for t in verified]),
                   ("trials", [str(results[t]["verification"]["n_trials"]) for t in verified])]), ""]
   detail = [(t, results[t][p]) for t in tasks for p in TABLE2 if p in results[t]]
   if detail:
@@ -144,9 +171,12 @@ def _single(report: dict) -> list[str]:
                    [_metric(r, key) if key in r else "–" for key, _ in shown]))
     lines += ["## Every test metric (%; d′ as is)", "",
               *_table("task, protocol, probe", [label for _, label in shown], rows), ""]
-  lines += ["## How each number was made", ""]
+  lines += ["## How each number was made", "", INTERVALS_NOTE]
   for t in tasks:
-    lines += [_describe(t, r) for r in results[t].values()]
+    lines += [_describe(t, r) + _interval_note(r) for r in results[t].values()]
+  lines += ["", "Protocol ids (sha256 of each result's protocol card in report.json; equal ids, comparable "
+            "numbers):", ""] + [f"- {t}, {p}: `{r['protocol_id'][:16]}`" for t in tasks
+                                for p, r in results[t].items() if "protocol_id" in r]
   for task in tasks_of(report):
     lines += [f"- {task['task']}: {note}" for note in task.get("input_notes", []) + task.get("notes", [])]
     lines += [f"- {task['task']}: warning: {w}" for w in task["warnings"]]
@@ -166,9 +196,22 @@ def markdown(report: dict) -> str:
   return "\n".join(header + _single(report)) + "\n"
 
 
-def compare_markdown(reports: list[dict]) -> str:
+def _marked(comparisons: dict | None) -> set:
+  """(task, protocol, submission) of results shown beside others whose protocol id differs."""
+  return {(m["task"], m["protocol"], m["submission"]) for m in (comparisons or {}).get("mixed", [])}
+
+
+def compare_markdown(reports: list[dict], comparisons: dict | None = None) -> str:
   tasks = list(dict.fromkeys(t["task"] for r in reports for t in tasks_of(r)))
   results = [(label_of(r), _results(r)) for r in reports]
+  if comparisons:
+    labels = [label for label, _ in results]
+    if len(set(labels)) < len(labels):
+      results = [(f"{label} ({i + 1})", res) for i, (label, res) in enumerate(results)]
+  marked = _marked(comparisons)
+
+  def cell(label, res, task, protocol, text):
+    return text + (" †" if (task, protocol, label) in marked else "")
   lines = [f"# {len(reports)} submissions side by side", "",
            "Rows are submissions, columns tasks; each number is chosen on validation data only.", ""]
   for protocol in (*TABLE2, "intra_speaker"):
@@ -177,13 +220,55 @@ def compare_markdown(reports: list[dict]) -> str:
       title = "Intra-speaker accuracy (%), Table 3 layout" if protocol == "intra_speaker" else \
           f"{PROTOCOL_NAMES[protocol]}, accuracy (%), Table 2 layout"
       lines += [f"## {title}", "", *_table("submission", shown, [
-          (label, [_cell(res.get(t, {}).get(protocol)) for t in shown]) for label, res in results]), ""]
+          (label, [cell(label, res, t, protocol, _cell(res.get(t, {}).get(protocol))) for t in shown])
+          for label, res in results]), ""]
   shown = [t for t in tasks if any("verification" in res.get(t, {}) for _, res in results)]
   if shown:
     lines += ["## Speaker verification, EER (%)", "", *_table("submission", shown, [
-        (label, [_percent(res[t]["verification"]["eer"]) if "verification" in res.get(t, {}) else "–"
-                 for t in shown]) for label, res in results]), ""]
+        (label, [cell(label, res, t, "verification", _metric(res[t]["verification"], "eer"))
+                 if "verification" in res.get(t, {}) else "–" for t in shown]) for label, res in results]), ""]
+  lines += [INTERVALS_NOTE, "", "Protocol ids (sha256 of the protocol card; only equal ids are compared):", ""]
+  for t in tasks:
+    for protocol in (*TABLE2, "intra_speaker", "verification"):
+      ids = {label: res[t][protocol].get("protocol_id") for label, res in results if protocol in res.get(t, {})}
+      if ids:
+        distinct = sorted({str(i)[:16] for i in ids.values()})
+        same = f"`{distinct[0]}`, the same for all {len(ids)}"
+        lines.append(f"- {t}, {protocol}: " + (same if len(distinct) == 1 else "differ: " + ", ".join(
+            f"{k} `{str(v)[:16]}`" for k, v in ids.items())))
+  if marked:
+    lines += ["", "† protocol id differs from the first submission's in this column (--allow-mixed-protocols): "
+              "shown, not compared. Differing card fields:"]
+    lines += [f"- {m['task']} {m['protocol']}, {m['submission']}: {', '.join(m['fields'])}"
+              for m in comparisons["mixed"]]
+  if comparisons:
+    lines += ["", *_pairs_table(comparisons)]
   return "\n".join(lines) + "\n"
+
+
+def _p(value) -> str:
+  return "n/a" if value is None else f"{value:.3g}"
+
+
+def _pairs_table(comparisons: dict) -> list[str]:
+  pairs, alpha = comparisons["pairs"], comparisons["alpha"]
+  if not pairs:
+    return ["## Paired differences", "", "No two submissions share a task and protocol id: nothing to compare.", ""]
+  rows = []
+  for p in pairs:
+    difference = _percent(p["difference"], None, p["difference_ci"])
+    mcnemar = p.get("mcnemar", {})
+    rows.append((f"{p['task']}, {PROTOCOL_NAMES[p['protocol']]}", [
+        f"{p['a']} − {p['b']}", p["metric"], difference, _p(p["p_bootstrap"]), _p(p["p_holm"]),
+        f"{_p(mcnemar.get('p'))} / {_p(p.get('mcnemar_p_holm'))}" if mcnemar else "–",
+        "**yes**" if p["significant"] else "no"]))
+  return [f"## Paired differences (percentage points; significant at α = {alpha:g} after Holm)", "",
+          *_table("task, protocol", ["pair", "metric", "difference [95% CI]", "p (paired bootstrap)", "p (Holm)",
+                                     "McNemar exact p / Holm", f"significant at {alpha:g}"], rows), "",
+          f"Same test examples for both, same resampled units for both in every replicate. "
+          f"{comparisons['correction']} (family-wise error at α = {alpha:g}); McNemar's p-values are Holm-corrected "
+          "separately. Not significant means the data cannot tell the two apart at this level, not that they are "
+          "equal.", ""]
 
 
 def _strict(value):

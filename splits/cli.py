@@ -1,5 +1,7 @@
 """`prepare-splits TASK --data_dir D --out M [schemes]`: writes a task's split manifests.
 `prepare-splits --check M`: re-verifies the manifests under M.
+`prepare-splits --audit M --data_dir D [--strict]`: lists what crosses the train/test boundary beyond
+speakers (same session or sentence, identical audio, near-duplicates) in every manifest under M.
 
 Always written: `canonical` (the TFDS splits) and, when the dataset carries verification trials,
 `trials`. Each scheme flag adds one manifest: --intra-speaker, --speaker-disjoint, --kfold K, --from-lists.
@@ -12,7 +14,7 @@ data cannot meet is an error (exit 2).
 import argparse
 
 from nossbench import UserError, command_line
-from nossbench.splits import check, from_lists, intra_speaker, kfold, manifest, speaker_disjoint, trials
+from nossbench.splits import audit, check, from_lists, intra_speaker, kfold, manifest, speaker_disjoint, trials
 
 DEFAULT_REPEATS, DEFAULT_TEST_FRACTION = 5, 0.2
 
@@ -24,6 +26,10 @@ def _parser() -> argparse.ArgumentParser:
   parser.add_argument("--data_dir", help="TFDS data_dir the task was built into (default: TFDS's)")
   parser.add_argument("--out", help="manifest root; files go to OUT/<benchmark>/<task>/")
   parser.add_argument("--check", metavar="M", help="re-verify every manifest under M instead; exit 2 on violations")
+  parser.add_argument("--audit", metavar="M", help="list sessions, sentences, identical audio and near-duplicates "
+                      "crossing the splits of every manifest under M (audio read from --data_dir); pairs in "
+                      "M/<task>/audit.csv")
+  parser.add_argument("--strict", action="store_true", help="--audit: exit 2 when anything crosses")
   parser.add_argument("--seed", type=int, default=0)
   parser.add_argument("--intra-speaker", action="store_true",
                       help="each speaker's own train/test cut, per repeat (NOSS intra-speaker protocol)")
@@ -47,11 +53,14 @@ def _validate(args) -> None:
   """Flag conflicts and ranges, before anything slow is imported."""
   schemes = {"--intra-speaker": args.intra_speaker, "--speaker-disjoint": args.speaker_disjoint,
              "--kfold": args.kfold is not None, "--from-lists": args.from_lists is not None}
-  if args.check is not None:
+  if args.strict and args.audit is None:
+    raise UserError("--strict only applies to --audit; add --audit M or drop --strict.")
+  if args.check is not None or args.audit is not None:
+    mode = "--check re-verifies" if args.check is not None else "--audit audits"
     given = [flag for flag, on in schemes.items() if on] + (["TASK"] if args.task else []) + \
-        (["--out"] if args.out else [])
+        (["--out"] if args.out else []) + (["--check"] if args.check is not None and args.audit is not None else [])
     if given:
-      raise UserError(f"--check re-verifies existing manifests and takes no {', '.join(given)}; run it alone.")
+      raise UserError(f"{mode} existing manifests and takes no {', '.join(given)}; run it alone.")
     return
   if not args.task or not args.out:
     raise UserError("give a task and --out (prepare-splits noss/crema_d --data_dir D --out M), or --check M.")
@@ -86,6 +95,8 @@ def main(argv):
       raise UserError(f"{len(violations)} violations in {args.check}:\n  " + "\n  ".join(violations))
     print(f"\n{args.check}: all manifests check out")
     return
+  if args.audit is not None:
+    return audit.audit_folder(args.audit, args.data_dir, args.strict)
   if args.from_lists is not None:
     from_lists.read_lists(args.from_lists)  # a wrong folder fails before TensorFlow loads
   from nossbench.splits import tfds_reader  # pylint: disable=import-outside-toplevel  (imports TensorFlow)

@@ -114,6 +114,16 @@ def read_examples(builder, extras=(), via_records: bool | None = None) -> pd.Dat
   return table.to_pandas()
 
 
+def iter_audio(builder):
+  """(example_id, int16 samples) of every example of every split, one at a time (for `--audit`)."""
+  import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
+
+  decoders = tfds.decode.PartialDecoding({"example_id": True, "audio": True})
+  for split in sorted(builder.info.splits):
+    for example in builder.as_dataset(split=split, decoders=decoders, shuffle_files=False).as_numpy_iterator():
+      yield example["example_id"].decode(), example["audio"]
+
+
 def _flatten(parsed: dict) -> dict:
   """Ragged (sequence) features become (values, row_lengths) so that batches convert to numpy."""
   import tensorflow as tf  # pylint: disable=import-outside-toplevel

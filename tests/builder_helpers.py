@@ -141,3 +141,13 @@ def write_speech_commands(root, noise_seconds=(2.0, 2.25), running_tap_seconds=2
     for i, wav in enumerate(test_wavs):
       add_to_tar(archive, f"./{wav}", wav_bytes(clip(50 + i, 1.0), 16000))
   return {"wavs": wavs, "validation": validation, "testing": testing, "test_wavs": test_wavs}
+
+
+def audit_built(builder, root):
+  """prepare-splits --audit's findings on a built fixture's canonical splits, and what it knows of the audio."""
+  from nossbench.splits import audit, manifest, tfds_reader  # pylint: disable=import-outside-toplevel
+
+  task = f"{builder.name}/{builder.builder_config.name}"
+  manifest.write_manifest(root, task, "canonical", tfds_reader.read_examples(builder), {"seed": None})
+  audio = audit.Audio(tfds_reader.iter_audio(builder), builder.info.features["audio"].sample_rate)
+  return audit.audit_task(root, task, audio), audio

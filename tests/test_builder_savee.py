@@ -4,7 +4,7 @@ import pytest
 import tensorflow_datasets as tfds
 from tensorflow_datasets.datasets.savee import savee_dataset_builder as tfds_savee  # the reference
 
-from builder_helpers import examples, write_savee
+from builder_helpers import audit_built, examples, write_savee
 from conftest import build
 from nossbench import UserError
 
@@ -52,3 +52,14 @@ def test_missing_archive_says_what_to_download(tmp_path):
   (tmp_path / "raw/AudioData").mkdir()
   with pytest.raises(UserError, match="no .*AudioData.zip.*Register.html"):
     build("noss/savee", tmp_path / "raw", tmp_path / "tfds")
+
+
+def test_audit_finds_every_script_line_on_both_sides_and_no_repeated_audio(savee, tmp_path):
+  """Every actor reads the same lines (a01, d01, ...): each crosses every pair of speaker-disjoint splits."""
+  builder, written, _ = savee
+  found, audio = audit_built(builder, tmp_path)
+  lines = {example_id.split("/")[1] for example_id in written}
+  pairs = {("train", "validation"), ("train", "test"), ("validation", "test")}
+  assert set(zip(found["item_a"], found["split_a"], found["split_b"])) == {(l, a, b) for l in lines for a, b in pairs}
+  assert set(found["kind"]) == {"content"} and audio.identical == []
+  assert len(audio.unprinted) == len(written)  # 0.05 s tones: too short for Chromaprint, counted

@@ -8,7 +8,7 @@ import tensorflow_datasets as tfds
 from apache_beam.options.pipeline_options import PipelineOptions
 from tensorflow_datasets.audio import voxceleb as tfds_voxceleb  # the reference
 
-from builder_helpers import examples, write_voxceleb
+from builder_helpers import audit_built, examples, write_voxceleb
 from nossbench import UserError
 from nossbench.splits import cli, manifest
 
@@ -149,3 +149,26 @@ def test_joined_archive_parts_are_asked_for(tmp_path):
   (tmp_path / "raw/vox1_dev_wav.zip").rename(tmp_path / "raw/vox1_dev_wav_partaa")
   with pytest.raises(UserError, match="cat vox1_dev_wav_part\\* > vox1_dev_wav.zip"):
     build(tmp_path / "raw", tmp_path / "tfds")
+
+
+def test_audit_finds_videos_and_repeated_tones_across_splits(voxceleb, tmp_path):
+  """The fixture gives every video clips in several splits, and reuses one tone per speaker index + clip."""
+  builder, written, _, _, _ = voxceleb
+  found, _ = audit_built(builder, tmp_path)
+  split_name = {1: "train", 2: "validation", 3: "test"}
+  built = {i: split_name[s] for i, (s, _) in written.items() if f"{i}.wav" not in (BAD, BAD_TRIAL)}
+  order = list(split_name.values())
+  videos = {}
+  for example_id, split in built.items():
+    videos.setdefault(example_id.split("/")[1], set()).add(split)
+  expected_sessions = {(video, a, b) for video, splits in videos.items() for a in splits for b in splits
+                       if order.index(a) < order.index(b)}
+  sessions = found[found["kind"] == "session"]
+  assert set(zip(sessions["item_a"], sessions["split_a"], sessions["split_b"])) == expected_sessions
+
+  speaker_index = {s: k for speakers in (DEV, TEST) for k, s in enumerate(speakers)}  # write_voxceleb's tones
+  tone = lambda example_id: speaker_index[example_id.split("/")[0]] + int(example_id[-5:])
+  expected_pairs = {tuple(sorted((a, b), key=lambda i: order.index(built[i])))
+                    for a in built for b in built if a < b and tone(a) == tone(b) and built[a] != built[b]}
+  identical = found[found["kind"] == "identical_audio"]
+  assert expected_pairs and set(zip(identical["item_a"], identical["item_b"])) == expected_pairs

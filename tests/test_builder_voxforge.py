@@ -7,7 +7,7 @@ import tensorflow_datasets as tfds
 from apache_beam.options.pipeline_options import PipelineOptions
 from tensorflow_datasets.audio import voxforge as tfds_voxforge  # the reference
 
-from builder_helpers import examples, voxforge_archive_name, write_voxforge
+from builder_helpers import audit_built, examples, split_of_ids, voxforge_archive_name, write_voxforge
 from nossbench import UserError
 
 LANGUAGES = ("de", "en", "es", "fr", "it", "ru")
@@ -80,3 +80,21 @@ def test_a_listed_archive_that_is_missing_fails_naming_it(tmp_path):
   (tmp_path / "raw" / names[4]).unlink()
   with pytest.raises(UserError, match=f"not in the download: {names[4]}.*skip_bad_audio=True"):
     build(tmp_path / "raw", tmp_path / "tfds")
+
+
+def test_audit_keeps_sessions_on_one_side_and_finds_repeated_tones(voxforge, tmp_path):
+  """A session is one speaker's, so speaker-disjoint splits never cut one; the fixture's tone for session i,
+  wav w is i + w, so consecutive sessions share a clip: found exactly where the two sit in different splits."""
+  builder, _, names, _ = voxforge
+  found, _ = audit_built(builder, tmp_path)
+  assert "session" not in set(found["kind"])
+  split_of = split_of_ids(builder)
+  session_ids = {f"{language}/{name.rsplit('/', 1)[1].removesuffix('.tgz')}": i
+                 for i, ((language, _, _), name) in enumerate(zip(SESSIONS, names))}
+  by_tone = {}
+  for example_id in split_of:
+    language, session, wav = example_id.split("/")
+    by_tone.setdefault(session_ids[f"{language}/{session}"] + int(wav[-4:]), []).append(example_id)
+  expected = {frozenset((a, b)) for ids in by_tone.values() for a in ids for b in ids if split_of[a] != split_of[b]}
+  identical = found[found["kind"] == "identical_audio"]
+  assert expected and {frozenset(p) for p in zip(identical["item_a"], identical["item_b"])} == expected

@@ -119,6 +119,7 @@ def test_multilabel_task_scores_map_without_lda():
   assert {e["model"] for e in result["grid"]} == {"logreg"}
   assert result["selected_on"] == "validation map"
   assert result["map"] > 0.95 and result["classes_scored"] == 3
+  assert result["map_ci"][0] <= result["map"] <= result["map_ci"][1] and result["roc_auc_ci"][1] <= 1
 
 
 def test_binary_task_reports_auc_eer_dprime():
@@ -137,11 +138,13 @@ def test_verification_eer_from_trials():
   pairs = [(int(ids[i][:4] == ids[j][:4]), ids[i], ids[j]) for i in range(0, 60, 5) for j in range(1, 60, 7)]
   trials = pd.DataFrame(pairs, columns=["target", "enrol_id", "test_id"])
   positions = pd.Series(np.arange(len(ids)), index=ids)
-  result = verification.score("noss/toy", x, positions, trials, 0)
+  result = verification.score("noss/toy", x, positions, trials, 0, rows["speaker_id"].to_numpy())
   assert result["eer"] == 0.0 and result["min_dcf_p0.01"] == 0.0
+  assert result["eer_ci"] == [0.0, 0.0] and result["interval"]["unit"] == "speaker"
+  assert result["interval"]["n_units"] == len({p[1][:4] for p in pairs})  # the enrolment speakers
   assert result["n_trials"] == len(pairs) and result["n_target"] == sum(p[0] for p in pairs)
   noise = np.random.RandomState(2).randn(*x.shape).astype(np.float32)
-  assert 0.25 < verification.score("noss/toy", noise, positions, trials, 0)["eer"] < 0.75
+  assert 0.25 < verification.score("noss/toy", noise, positions, trials, 0, rows["speaker_id"].to_numpy())["eer"] < 0.75
 
 
 def test_parallel_workers_never_change_a_number(monkeypatch):

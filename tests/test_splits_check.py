@@ -99,6 +99,8 @@ def test_check_of_an_empty_folder_says_what_it_expected(tmp_path, capsys):
     (["noss/x", "--out", "m", "--kfold", "1"], "--kfold must be at least 2"),
     (["noss/x", "--out", "m", "--from-lists", "/nonexistent/lists"], "--from-lists /nonexistent/lists: no such folder"),
     (["noss/x", "--check", "m"], "--check re-verifies existing manifests and takes no TASK"),
+    (["noss/x", "--audit", "m"], "--audit audits existing manifests and takes no TASK"),
+    (["--check", "m", "--strict"], "--strict only applies to --audit"),
     (["noss/x"], "give a task and --out"),
 ])
 def test_bad_flags_are_one_line_errors(flags, message, capsys):
