@@ -20,7 +20,7 @@ $(BIN)/.installed: setup.py pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0  # the CPU build; first, so no extra pulls a CUDA build
-	$(BIN)/pip install -q -e '.[test,models,gcs]'
+	$(BIN)/pip install -q -e '.[test,models,gcs,server]'
 	$(BIN)/pip install -q --no-deps resemblyzer==0.1.4
 	touch $@
 
@@ -36,5 +36,6 @@ demo: install
 	  --cache $(DEMO)/cache --export $(DEMO)/logmel.npz
 	$(BIN)/score-submission $(DEMO)/logmel.npz --task noss/crema_d --splits $(DEMO)/splits --out $(DEMO)/report
 
+# The server's database tests also run against PostgreSQL: a throwaway cluster for the length of the run.
 test: install
-	$(BIN)/pytest -q --durations=15
+	.ci/with-postgres $(BIN)/pytest -q --durations=15
