@@ -1,15 +1,18 @@
 # The two set-up commands of the README: `make demo` and `make test`. Both install what they need:
-# Debian packages (ffmpeg, espeak-ng) when missing, then a virtualenv with this package in it.
+# Debian packages (ffmpeg, espeak-ng; chromium and its driver for the pages' browser tests) when missing,
+# then a virtualenv with this package in it.
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 DEMO ?= demo
-SYSTEM_PACKAGES := ffmpeg espeak-ng
+# command:package where the Debian package is not named after the command
+SYSTEM_PACKAGES := ffmpeg espeak-ng chromium chromedriver:chromium-driver
 
 .PHONY: demo test install system-packages
 
 system-packages:
-	@missing=""; for tool in $(SYSTEM_PACKAGES); do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	@missing=""; for entry in $(SYSTEM_PACKAGES); do \
+	  command -v $${entry%%:*} >/dev/null || missing="$$missing $${entry#*:}"; done; \
 	if [ -n "$$missing" ]; then \
 	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  echo "installing Debian packages:$$missing"; \

@@ -29,7 +29,8 @@ import shutil
 import tempfile
 
 from nossbench import UserError
-from nossbench.server import leaderboard, leaderboard_plots, pages
+from nossbench.server import db, leaderboard, leaderboard_plots, pages, pages_data
+from nossbench.server.data import DataFolder
 
 MARKER = ".nossbench-site"  # names a folder this command wrote, the only kind it replaces
 
@@ -76,3 +77,23 @@ def _write(submissions: list[leaderboard.Submission], site: pathlib.Path) -> Non
       plot = site / "plots" / table.spec.protocol / f"{task}.svg"
       plot.parent.mkdir(parents=True, exist_ok=True)
       plot.write_bytes(leaderboard_plots.task_plot(task, table.spec.protocol, submissions))
+
+
+def run(args) -> None:
+  """`nossbench-server export` (options in cli.py)."""
+  if bool(args.data) == bool(args.reports):
+    raise UserError("export needs either --data (a server's data folder) or --reports (score-submission "
+                    "output folders), not both and not neither")
+  if args.reports:
+    submissions = [pages_data.from_folder(folder) for folder in args.reports]
+    duplicated = sorted({s.id for s in submissions if [t.id for t in submissions].count(s.id) > 1})
+    if duplicated:
+      raise UserError(f"--reports: several folders are named {', '.join(duplicated)}; a folder's name is its "
+                      "submission's id, so give each a different name")
+  else:
+    data = DataFolder(args.data)
+    engine = db.engine(args.db or db.default_url(data.root))
+    db.require_current(engine)
+    submissions = pages_data.published_jobs(engine, data.results, data.submissions)
+  index = write_site(submissions, args.out)
+  print(f"exported {len(submissions)} submissions; open {index}")
