@@ -29,7 +29,8 @@ $(BIN)/.installed: setup.py pyproject.toml
 
 install: system-packages $(BIN)/.installed
 
-# Built-in demo: a synthesized corpus in CREMA-D's raw layout through all four stages.
+# Built-in demo: a synthesized corpus in CREMA-D's raw layout through all four stages, then two zoo
+# baselines and the static leaderboard of all three (the last line names the file to open).
 demo: install
 	rm -rf $(DEMO)
 	$(BIN)/python -m nossbench.builders.demo_corpus $(DEMO)/raw
@@ -37,7 +38,20 @@ demo: install
 	$(BIN)/prepare-splits noss/crema_d --data_dir $(DEMO)/tfds --out $(DEMO)/splits --intra-speaker
 	$(BIN)/compute-embeddings --task noss/crema_d --data_dir $(DEMO)/tfds --model logmel \
 	  --cache $(DEMO)/cache --export $(DEMO)/logmel.npz
-	$(BIN)/score-submission $(DEMO)/logmel.npz --task noss/crema_d --splits $(DEMO)/splits --out $(DEMO)/report
+	$(BIN)/score-submission $(DEMO)/logmel.npz --task noss/crema_d --splits $(DEMO)/splits \
+	  --out $(DEMO)/reports/logmel --name logmel
+	@# Two zoo baselines beside it, so that the demo's static leaderboard compares something.
+	$(BIN)/compute-embeddings --task noss/crema_d --data_dir $(DEMO)/tfds --model mfcc13 \
+	  --cache $(DEMO)/cache --export $(DEMO)/mfcc13.npz
+	$(BIN)/compute-embeddings --task noss/crema_d --data_dir $(DEMO)/tfds --model random_resnetish \
+	  --layers embedding --cache $(DEMO)/cache --export $(DEMO)/random_resnetish.npz
+	for model in mfcc13 random_resnetish; do \
+	  $(BIN)/score-submission $(DEMO)/$$model.npz --task noss/crema_d --splits $(DEMO)/splits \
+	    --out $(DEMO)/reports/$$model --name $$model > /dev/null || exit 1; done
+	for model in logmel mfcc13 random_resnetish; do \
+	  echo '{"team": "nossbench demo"}' > $(DEMO)/reports/$$model/submission.json; done
+	$(BIN)/nossbench-server export --reports $(DEMO)/reports/logmel $(DEMO)/reports/mfcc13 \
+	  $(DEMO)/reports/random_resnetish --out $(DEMO)/site
 
 # The server's database tests also run against PostgreSQL: a throwaway cluster for the length of the run.
 test: install

@@ -24,7 +24,7 @@ def _svg(figure: Figure) -> bytes:
 
 
 def _label(submission: leaderboard.Submission) -> str:
-  return f"{submission.model_name} ({submission.team})"
+  return f"{submission.model_name} ({submission.team})" if submission.team else submission.model_name
 
 
 def _error(cell: leaderboard.Cell) -> tuple[float, float]:

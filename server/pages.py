@@ -134,7 +134,9 @@ def _linkable(url: str) -> str:
 def submission_page(submission: leaderboard.Submission, urls) -> str:
   cells = {t: {p: leaderboard.cell_of(submission.result(t, p)) for p in PROTOCOLS} for t in submission.tasks}
   protocols = [p for p in PROTOCOLS if any(cells[t][p] is not None for t in submission.tasks)]
-  report_html = MARKDOWN.render(submission.report_md) if submission.report_md else ""
+  # The page's own heading names the submission: the report's title line is left out.
+  body = submission.report_md.split("\n", 1)[1] if submission.report_md.startswith("# ") else submission.report_md
+  report_html = MARKDOWN.render(body) if body else ""
   return _render("submission.html", urls, submission=submission, cells=cells, protocols=protocols,
                  model_url=_linkable(submission.model_url), report_html=markupsafe.Markup(report_html))
 

@@ -90,6 +90,7 @@ def site(tmp_path_factory):
 def screenshot(driver, name: str) -> pathlib.Path:
   """The whole page (the window grown to its height), saved as a test artifact."""
   ARTIFACTS.mkdir(parents=True, exist_ok=True)
+  WebDriverWait(driver, 30).until(lambda d: d.execute_script("return Array.from(document.images).every(i => i.complete)"))
   height = driver.execute_script("return document.documentElement.scrollHeight")
   driver.set_window_size(1400, min(max(height, 600), 4000))
   path = ARTIFACTS / f"{name}.png"
