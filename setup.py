@@ -20,8 +20,8 @@ TORCH = ["torch==2.13.0", "torchcrepe==0.0.22", "librosa>=0.10", "resampy", "web
 SERVER = ["fastapi>=0.110", "uvicorn>=0.29", "sqlalchemy>=2.0", "alembic>=1.13", "psycopg[binary]>=3.1",
           "jinja2>=3.1", "markdown-it-py>=3"]  # the pages: templates, report.md rendered
 
-STAGES = ["builders", "builders.noss", "builders.hares", "builders.sources", "splits", "embeddings", "pipelines", "scoring", "server",
-          "server.migrations", "server.migrations.versions"]
+STAGES = ["builders", "builders.noss", "builders.hares", "builders.sources", "splits", "embeddings", "pipelines", "scoring",
+          "server"]
 
 setuptools.setup(
     name="nossbench",
@@ -31,11 +31,12 @@ setuptools.setup(
     cmdclass={"build_py": BuildPy},
     packages=["nossbench"] + [f"nossbench.{stage}" for stage in STAGES],
     package_dir={"nossbench": "."} | {f"nossbench.{s}": s.replace(".", "/") for s in STAGES},
-    # TFDS reads these from a builder's folder at build time; Alembic reads the template for new revisions;
+    # TFDS reads these from a builder's folder at build time; Alembic reads the server's migrations as files;
     # the pages read their templates and assets.
     package_data={f"nossbench.builders.{name}": ["README.md", "CITATIONS.bib", "TAGS.txt", "checksums.tsv"]
-                  for name in ("noss", "hares")} | {"nossbench.server.migrations": ["script.py.mako"],
-                                                    "nossbench.server": ["templates/*.html", "static/*"]},
+                  for name in ("noss", "hares")}
+                 | {"nossbench.server": ["migrations/*.py", "migrations/script.py.mako", "migrations/versions/*.py",
+                                        "templates/*.html", "static/*"]},
     install_requires=[
         "numpy>=1.26",
         "pandas>=2.1",

@@ -27,6 +27,9 @@ from nossbench.server.data import DataFolder
 
 PR_SET_PDEATHSIG = 1
 REASON_CHARS = 4000
+# What running out of address space (RLIMIT_AS) looks like, from Python, numpy and the dynamic loader.
+OUT_OF_MEMORY = ("MemoryError", "Unable to allocate", "Cannot allocate memory", "failed to map segment",
+                 "std::bad_alloc")
 
 
 @dataclasses.dataclass
@@ -70,10 +73,10 @@ def command(settings: Settings, job: dict, out: pathlib.Path) -> list[str]:
 
 def _reason(code: int, log: pathlib.Path, settings: Settings) -> str:
   text = log.read_text(errors="replace")[-REASON_CHARS:].strip()
-  if "MemoryError" in text or code == -signal.SIGKILL:
+  if code == -signal.SIGKILL or any(sign in text for sign in OUT_OF_MEMORY):
     return f"scoring ran out of memory (limit {settings.memory_limit} bytes)"
   if code == -signal.SIGXCPU:
-    return f"scoring used more than its {settings.time_limit:.0f} s of CPU time"
+    return f"scoring used more than its {settings.time_limit:g} s of CPU time"
   if code == 2:  # the scorer's own one-paragraph error
     return text.rpartition("error: ")[2] or text
   return f"scoring failed (exit code {code}): {text.splitlines()[-1] if text else 'no output'}"
@@ -100,7 +103,7 @@ def run_job(settings: Settings, job: dict) -> str:
         if time.monotonic() - started > settings.time_limit:
           child.kill()
           child.wait()
-          ok = jobs.finish(settings.engine, job, "failed", f"scoring took longer than {settings.time_limit:.0f} s")
+          ok = jobs.finish(settings.engine, job, "failed", f"scoring took longer than {settings.time_limit:g} s")
           return "failed" if ok else "lost"
   finally:
     if child.poll() is None:
