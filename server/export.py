@@ -2,7 +2,8 @@
 
 Writes, all addresses relative:
 
-  site/index.html                          the leaderboard (filters work from the address: ?family=mfcc)
+  site/index.html                          the leaderboard (scripts sort it, and filter it from the address:
+                                           index.html?family=mfcc; without scripts it shows the best first)
   site/submissions/<id>.html               one page per published submission (+ <id>/report.png)
   site/compare/<benchmark>.html            every published submission of a benchmark side by side
   site/plots/<protocol>/<benchmark>/<task>.svg, site/plots/submissions/<id>.svg

@@ -98,16 +98,6 @@ class Cell:
   high: float | None = None
   std: float | None = None  # spread over repeats or folds, when there are several
 
-  def text(self) -> str:
-    if self.score is None:
-      return "n/a"
-    text = f"{100 * self.score:.1f}"
-    if self.low is not None and self.high is not None:
-      return f"{text} [{100 * self.low:.1f}, {100 * self.high:.1f}]"
-    if self.std is not None:
-      return f"{text} ± {100 * self.std:.1f}"
-    return text
-
   def as_dict(self) -> dict:
     return dataclasses.asdict(self)
 
