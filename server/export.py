@@ -65,7 +65,7 @@ def _write(submissions: list[leaderboard.Submission], site: pathlib.Path) -> Non
     (site / "submissions" / f"{submission.id}.html").write_text(pages.submission_page(submission, one_down))
     if submission.report_png is not None:
       (site / "submissions" / submission.id).mkdir()
-      (site / "submissions" / submission.id / "report.png").write_bytes(submission.report_png)
+      shutil.copyfile(submission.report_png, site / "submissions" / submission.id / "report.png")
     (site / "plots/submissions" / f"{submission.id}.svg").write_bytes(
         leaderboard_plots.submission_plot(submission, submissions))
   for benchmark in leaderboard.BENCHMARKS:

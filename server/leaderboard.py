@@ -11,6 +11,7 @@ has twelve tasks, scored on their canonical splits. A cell is the headline score
 
 import dataclasses
 import math
+import pathlib
 import re
 
 from nossbench.scoring import report as report_module
@@ -59,7 +60,7 @@ class Submission:
   published: bool = True
   created: str = ""
   report_md: str = ""
-  report_png: bytes | None = None
+  report_png: pathlib.Path | None = None  # read only when shown
   protocol_card: dict | None = None
   files: list[dict] = dataclasses.field(default_factory=list)  # {"name", "sha256", "bytes"}
   history: list[dict] = dataclasses.field(default_factory=list)  # {"state", "at", "detail"}

@@ -187,7 +187,7 @@ def router(engine, results: pathlib.Path, submissions: pathlib.Path, tasks: list
     found = one(submission_id)
     if found.report_png is None:
       raise HTTPException(404, f"submission {submission_id} has no report.png")
-    return Response(found.report_png, media_type="image/png")
+    return FileResponse(found.report_png, media_type="image/png")
 
   @pages.get("/compare", response_class=HTMLResponse)
   def compare_(ids: list[str] = Query([]), benchmark: str = ""):

@@ -38,7 +38,7 @@ def _report_files(folder: pathlib.Path) -> dict:
   report = _read_json(folder / "report.json")
   return {"report": report,
           "report_md": (folder / "report.md").read_text() if (folder / "report.md").is_file() else "",
-          "report_png": (folder / "report.png").read_bytes() if (folder / "report.png").is_file() else None,
+          "report_png": folder / "report.png" if (folder / "report.png").is_file() else None,
           "protocol_card": _protocol_card(folder, report)}
 
 
