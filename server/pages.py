@@ -6,6 +6,7 @@ names from users are shown verbatim and never run. Scripts in static/ only enhan
 and works (sorting and filtering through the query string) without them.
 """
 
+import functools
 import pathlib
 import urllib.parse
 
@@ -201,15 +202,23 @@ def router(engine, results: pathlib.Path, submissions: pathlib.Path, tasks: list
   def upload():
     return upload_page(urls, tasks, api)
 
+  @functools.lru_cache(maxsize=256)
+  def plot(kind: str, name: str, protocol: str, state: tuple) -> bytes:
+    """Drawn once per state of the published results (matplotlib takes a while for many submissions)."""
+    del state  # the cache key: a plot changes only when what is published does
+    if kind == "submission":
+      return leaderboard_plots.submission_plot(one(name), published())
+    return leaderboard_plots.task_plot(name, protocol, published())
+
   @pages.get("/plots/submissions/{submission_id}.svg")
   def submission_plot(submission_id: str):
-    return _svg(leaderboard_plots.submission_plot(one(submission_id), published()))
+    return _svg(plot("submission", submission_id, "", pages_data.published_state(engine)))
 
   @pages.get("/plots/{protocol}/{benchmark}/{task}.svg")
   def task_plot(protocol: str, benchmark: str, task: str):
     if protocol not in PROTOCOLS:
       raise HTTPException(404, f"no protocol {protocol!r}")
-    return _svg(leaderboard_plots.task_plot(f"{benchmark}/{task}", protocol, published()))
+    return _svg(plot("task", f"{benchmark}/{task}", protocol, pages_data.published_state(engine)))
 
   @pages.get("/tables/{key}.json")
   def table_json(key: str):

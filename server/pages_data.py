@@ -74,6 +74,11 @@ def published_jobs(engine, results: pathlib.Path, submissions: pathlib.Path) -> 
   return [s for s in found if s is not None]
 
 
+def published_state(engine) -> tuple:
+  """What the published leaderboard depends on, without reading any report: (job id, result folder) pairs."""
+  return tuple((j["id"], j["result_dir"]) for j in jobs.listing(engine, state="done", published=True))
+
+
 def published_job(engine, results: pathlib.Path, submissions: pathlib.Path,
                   submission_id: str) -> leaderboard.Submission | None:
   if not submission_id.isdigit():

@@ -167,7 +167,11 @@ def test_upload_form_follows_the_job_to_done(site, browser, uploaded):
 
 def test_leaderboard_shows_the_row_and_sorts(site, browser, uploaded):
   server = site["server"]
+  plot = f"{server.url}/plots/canonical/{sh.TASK}.svg"
+  before = httpx.get(plot, timeout=60).content
+  assert httpx.get(plot, timeout=60).content == before
   sh.admin(site["data"], site["db"], "publish", uploaded["job"])
+  assert httpx.get(plot, timeout=60).content != before  # redrawn once the published results change
   browser.get(f"{server.url}/leaderboard")
   ids = [r.get_attribute("data-submission") for r in rows_of(browser, "noss-canonical")]
   assert sorted(ids) == sorted([*site["published"].values(), uploaded["job"]])
