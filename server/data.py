@@ -13,7 +13,6 @@ import pathlib
 import shutil
 
 from nossbench import UserError
-from nossbench.splits import check, manifest
 
 
 class DataFolder:
@@ -26,12 +25,16 @@ class DataFolder:
 
   def tasks(self) -> list[str]:
     """Tasks with a canonical manifest: the ones submissions may be for."""
+    from nossbench.splits import manifest  # pylint: disable=import-outside-toplevel  (pandas: not for admin)
+
     if not self.splits.is_dir():
       return []
     return sorted(task for task, scheme in manifest.find_manifests(self.splits) if scheme == "canonical")
 
   def verify(self) -> list[str]:
     """Refuses to serve a folder whose manifests `prepare-splits --check` would reject; returns the tasks."""
+    from nossbench.splits import check  # pylint: disable=import-outside-toplevel  (pandas: not for admin)
+
     if not self.splits.is_dir():
       raise UserError(f"{self.splits}: no manifests to score against. Prepare the data folder first: "
                       f"tfds build ... then prepare-splits TASK --data_dir ... --out {self.splits}")

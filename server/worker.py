@@ -68,7 +68,7 @@ def command(settings: Settings, job: dict, out: pathlib.Path) -> list[str]:
   inputs = [f"{f['task']}={folder / f['path']}" for f in job["files"]]
   models = ["--models", settings.models] if settings.models else []
   return [sys.executable, "-m", "nossbench.scoring.cli", *inputs, "--splits", str(settings.data.splits),
-          "--out", str(out), "--name", job["name"], "--seed", str(settings.seed), "--jobs", "1", *models]
+          "--out", str(out), f"--name={job['name']}", "--seed", str(settings.seed), "--jobs", "1", *models]
 
 
 def _reason(code: int, log: pathlib.Path, settings: Settings) -> str:

@@ -162,3 +162,19 @@ def wait_for_state(client: httpx.Client, job_id: int, states, timeout: float = 1
       return job
     assert time.monotonic() < deadline, f"job {job_id} still {job['state']} after {timeout} s: {job}"
     time.sleep(0.2)
+
+
+def start_upload_and_stall(server: Server, token: str, body: bytes) -> socket.socket:
+  """Sends the headers and half the body, then nothing: an upload the server is in the middle of."""
+  connection = socket.create_connection(("127.0.0.1", server.port))
+  head = (f"POST {API}/submissions?filename=half.npz&task=noss%2Fcrema_d HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+          f"Authorization: Bearer {token}\r\nContent-Length: {len(body)}\r\n\r\n")
+  connection.sendall(head.encode() + body[:len(body) // 2])
+  return connection
+
+
+def wait_until(predicate, what: str, timeout: float = 60):
+  deadline = time.monotonic() + timeout
+  while not predicate():
+    assert time.monotonic() < deadline, f"timed out waiting for {what}"
+    time.sleep(0.1)

@@ -2,9 +2,6 @@
 once), a server killed mid-upload (nothing partial becomes a submission), and both restarted (everything
 is still there)."""
 
-import socket
-import time
-
 import psutil
 import pytest
 
@@ -16,22 +13,6 @@ def db_url(request, tmp_path):
   urls = helpers.database_url(request.param, tmp_path)
   yield next(urls)
   next(urls, None)
-
-
-def start_upload_and_stall(server: helpers.Server, token: str, body: bytes) -> socket.socket:
-  """Sends the headers and half the body, then nothing: an upload the server is in the middle of."""
-  connection = socket.create_connection(("127.0.0.1", server.port))
-  head = (f"POST {helpers.API}/submissions?filename=half.npz&task=noss%2Fcrema_d HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-          f"Authorization: Bearer {token}\r\nContent-Length: {len(body)}\r\n\r\n")
-  connection.sendall(head.encode() + body[:len(body) // 2])
-  return connection
-
-
-def wait_until(predicate, what: str, timeout: float = 60):
-  deadline = time.monotonic() + timeout
-  while not predicate():
-    assert time.monotonic() < deadline, f"timed out waiting for {what}"
-    time.sleep(0.1)
 
 
 def test_killed_worker_killed_server_and_restarts(tmp_path, db_url):
@@ -47,7 +28,7 @@ def test_killed_worker_killed_server_and_restarts(tmp_path, db_url):
       workers.append(helpers.Worker(data, db_url, "--heartbeat", "0.5", "--stale-after", "3"))
       helpers.wait_for_state(client, job_id, ("running",))
       doomed = psutil.Process(workers[0].process.pid)
-      wait_until(lambda: doomed.children(), "the worker's scoring process")
+      helpers.wait_until(lambda: doomed.children(), "the worker's scoring process")
       scoring = doomed.children()
       workers[0].kill()
       _, alive = psutil.wait_procs(scoring, timeout=10)
@@ -62,8 +43,8 @@ def test_killed_worker_killed_server_and_restarts(tmp_path, db_url):
       report = client.get(f"/jobs/{job_id}/files/report.json")
       assert report.json()["n_examples"] == len(rows)
 
-    stalled = start_upload_and_stall(server, token, valid)
-    wait_until(lambda: list((data / "incoming").rglob("*.part")), "the upload to reach the disk")
+    stalled = helpers.start_upload_and_stall(server, token, valid)
+    helpers.wait_until(lambda: list((data / "incoming").rglob("*.part")), "the upload to reach the disk")
     server.kill()
     stalled.close()
     assert len(list((data / "submissions").iterdir())) == 1  # the half upload never left incoming/

@@ -80,6 +80,17 @@ def test_oversized_uploads_are_413_and_nothing_is_kept(site):
   assert kept(data) == before
 
 
+def test_an_abandoned_upload_leaves_nothing(site):
+  data, _, server, tokens, valid = site
+  before = kept(data)
+  stalled = helpers.start_upload_and_stall(server, tokens["beta"], valid)
+  helpers.wait_until(lambda: list((data / "incoming").rglob("*.part")), "the upload to reach the disk")
+  stalled.close()
+  helpers.wait_until(lambda: kept(data) == before, "the server to remove the half upload")
+  with server.client(tokens["beta"]) as client:
+    assert client.get("/jobs").json() == []
+
+
 def test_hostile_file_names_are_labels_never_paths(site):
   data, _, server, tokens, valid = site
   names = ["../../../../escape.npz", "/tmp/absolute.npz", "..\\..\\windows.npz", "a/b/<i>c</i>.npz", "%2e%2e%2fx.npz"]

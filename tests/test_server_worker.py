@@ -1,8 +1,9 @@
 """The worker's limits on the scoring process, with a real worker process: a job over its memory or its
-time is failed with the reason, and the worker goes on."""
+time is failed with the reason, and the worker goes on; a stopped worker gives its job back."""
 
 import subprocess
 
+import psutil
 import pytest
 
 import server_helpers as helpers
@@ -49,11 +50,16 @@ def test_a_job_over_its_limits_fails_with_the_reason(queued, options, reason):
   assert (job["state"], job["reason"], job["result_dir"]) == ("failed", reason, None)
 
 
-def test_the_worker_refuses_an_old_schema(queued, tmp_path):
-  data, _, _, _ = queued
-  url = f"sqlite:///{tmp_path / 'old.sqlite'}"
-  db.upgrade(db.engine(url), "0001")
-  result = subprocess.run([helpers.executable(), "worker", "--data", str(data.root), "--db", url, "--once"],
-                          capture_output=True, text=True)
-  assert result.returncode == 2 and "schema is at 0001, not 0002" in result.stderr
-  assert "Traceback" not in result.stderr
+
+def test_a_stopped_worker_gives_its_job_back(queued):
+  data, url, engine, job_id = queued
+  worker = helpers.Worker(data.root, url, "--heartbeat", "0.2")
+  helpers.wait_until(lambda: jobs.get(engine, job_id)["state"] == "running", "the worker to claim the job")
+  helpers.wait_until(lambda: psutil.Process(worker.process.pid).children(), "the scoring process")
+  scoring = psutil.Process(worker.process.pid).children()
+  worker.stop()  # SIGTERM, as a service manager stops it
+  assert worker.process.returncode == 0 and f"job {job_id}: given back to the queue" in worker.output()
+  job = jobs.get(engine, job_id)
+  assert (job["state"], job["attempts"], job["worker"]) == ("queued", 0, None)
+  assert [e["state"] for e in job["history"]] == ["queued", "running", "queued"]
+  assert not psutil.wait_procs(scoring, timeout=10)[1], "the scoring process outlived its worker"
