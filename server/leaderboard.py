@@ -61,7 +61,7 @@ class Submission:
   created: str = ""
   report_md: str = ""
   report_png: pathlib.Path | None = None  # read only when shown
-  protocol_card: dict | None = None
+  protocol_cards: dict[str, dict] = dataclasses.field(default_factory=dict)  # "<task>, <protocol>" -> card
   files: list[dict] = dataclasses.field(default_factory=list)  # {"name", "sha256", "bytes"}
   history: list[dict] = dataclasses.field(default_factory=list)  # {"state", "at", "detail"}
 

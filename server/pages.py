@@ -7,6 +7,7 @@ and works (sorting and filtering through the query string) without them.
 """
 
 import functools
+import json
 import pathlib
 import urllib.parse
 
@@ -132,13 +133,21 @@ def _linkable(url: str) -> str:
   return url if urllib.parse.urlsplit(url).scheme in ("http", "https") else ""
 
 
+def _flat(value, prefix: str = "") -> list[tuple[str, str]]:
+  """A protocol card as (dotted field, value) rows, the way --compare names the fields that differ."""
+  if isinstance(value, dict) and value:
+    return [row for key, item in value.items() for row in _flat(item, f"{prefix}{key}.")]
+  return [(prefix.rstrip("."), value if isinstance(value, str) else json.dumps(value))]
+
+
 def submission_page(submission: leaderboard.Submission, urls) -> str:
   cells = {t: {p: leaderboard.cell_of(submission.result(t, p)) for p in PROTOCOLS} for t in submission.tasks}
   protocols = [p for p in PROTOCOLS if any(cells[t][p] is not None for t in submission.tasks)]
   # The page's own heading names the submission: the report's title line is left out.
   body = submission.report_md.split("\n", 1)[1] if submission.report_md.startswith("# ") else submission.report_md
   report_html = MARKDOWN.render(body) if body else ""
-  return _render("submission.html", urls, submission=submission, cells=cells, protocols=protocols,
+  cards = {title: _flat(card) for title, card in submission.protocol_cards.items()}
+  return _render("submission.html", urls, submission=submission, cells=cells, protocols=protocols, cards=cards,
                  model_url=_linkable(submission.model_url), report_html=markupsafe.Markup(report_html))
 
 

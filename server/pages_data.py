@@ -23,15 +23,10 @@ def _read_json(path: pathlib.Path):
     raise UserError(f"{path}: not readable as JSON ({error}); rescore the submission or remove the folder") from error
 
 
-def _protocol_card(folder: pathlib.Path, report: dict) -> dict | None:
-  """The scorer's protocol card: its own file, or the report's top-level card, or the cards of its results."""
-  if (folder / "protocol_card.json").is_file():
-    return _read_json(folder / "protocol_card.json")
-  if isinstance(report.get("protocol_card"), dict):
-    return report["protocol_card"]
-  cards = {f"{t['task']}, {r['protocol']}": r["protocol_card"] for t in report_module.tasks_of(report)
-           for r in t["results"] if "protocol_card" in r}
-  return cards or None
+def _protocol_cards(report: dict) -> dict[str, dict]:
+  """{"<task>, <protocol>": card} of every result that carries the scorer's protocol card."""
+  return {f"{t['task']}, {r['protocol']}": r["protocol_card"] for t in report_module.tasks_of(report)
+          for r in t["results"] if isinstance(r.get("protocol_card"), dict)}
 
 
 def _report_files(folder: pathlib.Path) -> dict:
@@ -39,7 +34,7 @@ def _report_files(folder: pathlib.Path) -> dict:
   return {"report": report,
           "report_md": (folder / "report.md").read_text() if (folder / "report.md").is_file() else "",
           "report_png": folder / "report.png" if (folder / "report.png").is_file() else None,
-          "protocol_card": _protocol_card(folder, report)}
+          "protocol_cards": _protocol_cards(report)}
 
 
 def _checksums(report: dict) -> dict[str, str]:

@@ -2,6 +2,7 @@
 test_pages_browser.py drives the pages in Chromium)."""
 
 import json
+import shutil
 import subprocess
 import sys
 from xml.etree import ElementTree
@@ -137,3 +138,18 @@ def test_export_arguments_are_checked(reports, tmp_path, capsys):
   assert not (tmp_path / "s").exists()
   with pytest.raises(UserError, match="no report.json"):
     pages_data.from_folder(tmp_path)
+
+
+def test_submission_page_shows_each_results_protocol_card(reports, tmp_path):
+  assert "carries no protocol card" in pages.submission_page(pages_data.from_folder(reports / "strong"),
+                                                             pages.ServerUrls())
+  folder = tmp_path / "carded"
+  shutil.copytree(reports / "strong", folder)
+  report = json.loads((folder / "report.json").read_text())
+  report["tasks"][0]["results"][0]["protocol_card"] = {  # as the scorer writes them, one per result
+      "task": CREMA, "build": {"split_examples": {"test": 20}}, "probe": {"grid": ["logreg/none"]}}
+  (folder / "report.json").write_text(json.dumps(report))
+  page = pages.submission_page(pages_data.from_folder(folder), pages.ServerUrls())
+  assert f"<summary>{CREMA}, canonical</summary>" in page
+  assert "<tr><th>build.split_examples.test</th><td><code>20</code></td></tr>" in page
+  assert "<tr><th>probe.grid</th><td><code>[&#34;logreg/none&#34;]</code></td></tr>" in page
