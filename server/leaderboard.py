@@ -202,6 +202,7 @@ def sort_rows(rows: list[Row], column: str, descending: bool) -> list[Row]:
 class Difference:
   cell: Cell | None
   difference: float | None  # score minus the first submission's, as a fraction
+  other_protocol: bool = False  # its protocol id differs from the first submission's: not comparable
 
 
 @dataclasses.dataclass
@@ -213,7 +214,9 @@ class Comparison:
 
 
 def compare(submissions: list[Submission]) -> list[Comparison]:
-  """One comparison per protocol that any of the submissions was scored on, tasks in table order."""
+  """One comparison per protocol that any of the submissions was scored on, tasks in table order. Results
+  whose protocol ids (the scorer's hash of its protocol card) differ get no difference: their numbers were
+  made differently."""
   ordered = [t for spec in TABLES for t in spec.tasks]
   comparisons = []
   for protocol in (*report_module.TABLE2, "intra_speaker"):
@@ -221,14 +224,17 @@ def compare(submissions: list[Submission]) -> list[Comparison]:
     if not tasks:
       continue
     tasks.sort(key=lambda t: (ordered.index(t) if t in ordered else len(ordered), t))
-    first = {t: cell_of(submissions[0].result(t, protocol)) for t in tasks}
+    first = {t: submissions[0].result(t, protocol) for t in tasks}
     rows = []
     for submission in submissions:
       differences = {}
       for task in tasks:
-        cell, reference = cell_of(submission.result(task, protocol)), first[task]
-        both = cell is not None and reference is not None and None not in (cell.score, reference.score)
-        differences[task] = Difference(cell, cell.score - reference.score if both else None)
+        result, reference = submission.result(task, protocol), first[task]
+        cell, reference_cell = cell_of(result), cell_of(reference)
+        ids = {r.get("protocol_id") for r in (result, reference) if r is not None}
+        other = None not in ids and len(ids) > 1
+        both = not other and None not in (cell, reference_cell) and None not in (cell.score, reference_cell.score)
+        differences[task] = Difference(cell, cell.score - reference_cell.score if both else None, other)
       rows.append((submission, differences))
     comparisons.append(Comparison(protocol, tasks, rows))
   return comparisons

@@ -153,3 +153,19 @@ def test_submission_page_shows_each_results_protocol_card(reports, tmp_path):
   assert f"<summary>{CREMA}, canonical</summary>" in page
   assert "<tr><th>build.split_examples.test</th><td><code>20</code></td></tr>" in page
   assert "<tr><th>probe.grid</th><td><code>[&#34;logreg/none&#34;]</code></td></tr>" in page
+
+
+def test_compare_shows_differences_only_between_results_of_one_protocol(reports, tmp_path):
+  strong, weak = (pages_data.from_folder(reports / name) for name in ("strong", "weak"))
+  canonical = leaderboard.compare([strong, weak])[0]
+  assert canonical.protocol == "canonical" and canonical.tasks == [CREMA, SAVEE]
+  difference = canonical.rows[1][1][CREMA]
+  expected = weak.result(CREMA, "canonical")["accuracy"] - strong.result(CREMA, "canonical")["accuracy"]
+  assert difference.difference == pytest.approx(expected) and expected < 0
+  assert canonical.rows[1][1][SAVEE].cell is None and canonical.rows[1][1][SAVEE].difference is None
+  assert f'<span class="diff down">{100 * expected:+.1f}</span>' in pages.compare_page([strong, weak], pages.ServerUrls())
+  strong.result(CREMA, "canonical")["protocol_id"] = "a" * 64
+  weak.result(CREMA, "canonical")["protocol_id"] = "b" * 64
+  marked = leaderboard.compare([strong, weak])[0].rows[1][1][CREMA]
+  assert marked.other_protocol and marked.difference is None
+  assert '<span class="diff other">other protocol</span>' in pages.compare_page([strong, weak], pages.ServerUrls())
