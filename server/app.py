@@ -18,7 +18,7 @@ from starlette.requests import ClientDisconnect
 
 import nossbench
 from nossbench import UserError
-from nossbench.server import accounts, db, jobs, pages, uploads
+from nossbench.server import accounts, jobs, pages, uploads
 from nossbench.server.data import DataFolder
 from nossbench.splits import manifest
 
