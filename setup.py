@@ -17,7 +17,8 @@ OPENSMILE = ["opensmile>=2.5"]
 # torchcrepe 0.0.23+ imports torchaudio, whose PyPI wheels are CUDA builds tied to other torch versions.
 TORCH = ["torch==2.13.0", "torchcrepe==0.0.22", "librosa>=0.10", "resampy", "webrtcvad-wheels>=2.0.14"]
 
-SERVER = ["fastapi>=0.110", "uvicorn>=0.29", "sqlalchemy>=2.0", "alembic>=1.13", "psycopg[binary]>=3.1"]
+SERVER = ["fastapi>=0.110", "uvicorn>=0.29", "sqlalchemy>=2.0", "alembic>=1.13", "psycopg[binary]>=3.1",
+          "jinja2>=3.1", "markdown-it-py>=3"]  # the pages: templates, report.md rendered
 
 STAGES = ["builders", "builders.noss", "builders.hares", "builders.sources", "splits", "embeddings", "pipelines", "scoring",
           "server"]
@@ -30,10 +31,12 @@ setuptools.setup(
     cmdclass={"build_py": BuildPy},
     packages=["nossbench"] + [f"nossbench.{stage}" for stage in STAGES],
     package_dir={"nossbench": "."} | {f"nossbench.{s}": s.replace(".", "/") for s in STAGES},
-    # TFDS reads these from a builder's folder at build time; Alembic reads the server's migrations as files.
+    # TFDS reads these from a builder's folder at build time; Alembic reads the server's migrations as files;
+    # the pages read their templates and assets.
     package_data={f"nossbench.builders.{name}": ["README.md", "CITATIONS.bib", "TAGS.txt", "checksums.tsv"]
                   for name in ("noss", "hares")}
-                 | {"nossbench.server": ["migrations/*.py", "migrations/script.py.mako", "migrations/versions/*.py"]},
+                 | {"nossbench.server": ["migrations/*.py", "migrations/script.py.mako", "migrations/versions/*.py",
+                                        "templates/*.html", "static/*"]},
     install_requires=[
         "numpy>=1.26",
         "pandas>=2.1",
@@ -54,7 +57,8 @@ setuptools.setup(
     ],
     extras_require={
         # onnx: tests export a small torch model; pydub: TFDS's own reference builders need it in tests
-        "test": ["pytest>=8", "onnx", "pydub", "psutil", "httpx"],
+        # selenium: the pages' tests drive Debian's chromium through chromedriver (Makefile installs both)
+        "test": ["pytest>=8", "onnx", "pydub", "psutil", "httpx", "selenium>=4.20"],
         "gcs": ["google-cloud-storage", "apache-beam[gcp]>=2.56"],
         # prepare-splits --audit: Chromaprint fingerprints (ctypes bindings to Debian's libchromaprint1)
         "audit": ["pyacoustid>=1.3"],

@@ -18,7 +18,7 @@ from starlette.requests import ClientDisconnect
 
 import nossbench
 from nossbench import UserError
-from nossbench.server import accounts, jobs, uploads
+from nossbench.server import accounts, jobs, pages, uploads
 from nossbench.server.data import DataFolder
 from nossbench.splits import manifest
 
@@ -222,4 +222,5 @@ def create_app(settings: Settings) -> FastAPI:
   app = FastAPI(title="nossbench submission server", version=nossbench.__version__,
                 description="Upload embeddings; the server scores them against its own splits.")
   app.include_router(api(settings))
+  app.include_router(pages.router(settings.engine, settings.data.results, settings.data.submissions, settings.tasks, PREFIX))
   return app

@@ -3,6 +3,8 @@
   nossbench-server serve  --data DATA [--db URL] [--port 8000]     the HTTP API (OpenAPI page at /docs)
   nossbench-server worker --data DATA [--db URL]                   scores queued jobs
   nossbench-server admin  --data DATA [--db URL] create-team NAME | teams | jobs | cancel ID | publish ID | upgrade
+  nossbench-server export --data DATA [--db URL] --out SITE        the leaderboard as a static site
+  nossbench-server export --reports FOLDER... --out SITE           the same from score-submission reports
 
 DATA holds the manifests to score against in DATA/splits (prepare-splits --out DATA/splits), and the
 uploads and results. The database is DATA/server.sqlite unless --db gives a SQLAlchemy URL
@@ -61,6 +63,14 @@ def _parser():
   publish.add_argument("job", type=int)
   publish.add_argument("--unpublish", action="store_true", help="makes it private again")
   actions.add_parser("upgrade", help="brings the database schema up to date (keeps the data)")
+
+  export = roles.add_parser("export", help="writes the leaderboard as a static site (server/export.py)")
+  export.add_argument("--out", required=True, help="folder to write the site to (replaced if an export wrote it)")
+  export.add_argument("--data", help="a server's data folder: export its published results")
+  export.add_argument("--db", help="that server's database URL (default: sqlite in DATA/server.sqlite)")
+  export.add_argument("--reports", nargs="+", metavar="FOLDER",
+                      help="instead of a server: report folders score-submission wrote, each a submission named "
+                           "by its folder (an optional submission.json gives team, model, model_url, family)")
   return parser
 
 
@@ -123,6 +133,10 @@ def _admin(args, engine):
 @command_line
 def main(argv):
   args = _parser().parse_args(argv)
+  if args.role == "export":
+    from nossbench.server import export  # pylint: disable=import-outside-toplevel
+
+    return export.run(args)
   data = DataFolder(args.data)
   engine = db.engine(args.db or db.default_url(data.root))
   if args.role == "serve":

@@ -19,6 +19,9 @@ def test_wheel_installs_nossbench_with_builder_metadata(tmp_path):
   for data in ("README.md", "CITATIONS.bib", "TAGS.txt", "checksums.tsv"):
     assert f"nossbench/builders/noss/{data}" in names
   assert "nossbench/setup.py" not in names
+  # The leaderboard pages read their templates and assets from the installed package.
+  assert {"nossbench/server/templates/leaderboard.html", "nossbench/server/static/style.css",
+          "nossbench/server/static/leaderboard.js"} <= set(names)
 
   subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(tmp_path / "site"),
                   str(wheel)], check=True, capture_output=True)
