@@ -434,13 +434,18 @@ class AudioBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     self._original_state.update(skip_bad_audio=self.skip_bad_audio, decode_workers=self.decode_workers)
     self._after_splits: list[_AfterSplits] = []
 
+  @property
+  def task(self) -> str:
+    """How errors and reports name the task: `<builder>/<config>`."""
+    return f"{self.name}/{self.builder_config.name}"
+
   def new_metadata(self):
     beam = self.builder_config.name in self.BEAM_CONFIGS
     return tfds.core.BeamMetadataDict() if beam else tfds.core.MetadataDict()
 
   def report(self, split: str) -> Report:
     self.info.metadata["skip_bad_audio"] = self.skip_bad_audio
-    return Report(f"{self.name}/{self.builder_config.name}", split, self.skip_bad_audio)
+    return Report(self.task, split, self.skip_bad_audio)
 
   def after_splits(self, splits: Iterable[str], keys: Sequence[str], finish) -> None:
     """Sets metadata `keys` from finish({example id: reason} skipped in `splits`) once they are generated."""
