@@ -49,7 +49,7 @@ and listed, and every all-zero clip (kept) counted, in the dataset's metadata un
 `decode_workers=N` sets the pool size (default: the CPUs this process may use).
 
 Memory. TFDS's writer holds a generator split's serialized examples in memory up to 1 GB before it moves
-them to disk; builds of this package cap that at WRITER_MEMORY_BYTES (see `writer_memory_limit`), so peak
+them to disk; builds of this package cap that at WRITER_MEMORY_BYTES (`tfds_compat.writer_memory_limit`), so peak
 memory does not grow with the corpus. The stored dataset is the same byte for byte.
 """
 
@@ -73,7 +73,7 @@ from absl import logging
 from etils import epath
 
 from nossbench import UserError, userfiles
-from nossbench.builders import archives, audio
+from nossbench.builders import archives, audio, tfds_compat
 
 
 @dataclasses.dataclass(frozen=True)
@@ -382,26 +382,6 @@ class _AfterSplits:
 WRITER_MEMORY_BYTES = 64 << 20
 
 
-@contextlib.contextmanager
-def writer_memory_limit(limit: int):
-  """Caps the memory TFDS's writer holds a generator split in, for the duration of a build.
-
-  TFDS 4.9 (tensorflow_datasets/core/shuffle.py, Shuffler) keeps the serialized examples of a split in a
-  list until their size passes MAX_MEM_BUFFER_SIZE, 1 GB, then moves them to 1,000 bucket files by hashed
-  key and later reads the buckets back one at a time, each sorted. Both ways yield the records sorted by
-  the same hashed key into the same shards, so only where they wait changes, not the dataset. TFDS has
-  no option for the limit (`disable_shuffling` still buffers, only orders by key instead of hash, and
-  makes readers refuse shuffle_files), so this sets the module constant, and puts it back after.
-  """
-  from tensorflow_datasets.core import shuffle  # pylint: disable=import-outside-toplevel
-
-  previous, shuffle.MAX_MEM_BUFFER_SIZE = shuffle.MAX_MEM_BUFFER_SIZE, limit
-  try:
-    yield
-  finally:
-    shuffle.MAX_MEM_BUFFER_SIZE = previous
-
-
 class Int16Audio(tfds.features.Audio):
   """The `audio` feature of every example: 16 kHz mono int16, stored as raw bytes.
 
@@ -422,7 +402,7 @@ class Int16Audio(tfds.features.Audio):
     return super().encode_example(audio_or_path_or_fobj)
 
 
-class AudioBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+class AudioBuilder(tfds_compat.Builder, skip_registration=True):
   """Base of `noss` and `hares`: the bad-audio option, the decode pool size, the split reports."""
 
   BEAM_CONFIGS: frozenset[str] = frozenset()  # names of the configs generated through Beam
@@ -430,8 +410,7 @@ class AudioBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   def __init__(self, *, skip_bad_audio: bool = False, decode_workers: int = 0, **kwargs):
     super().__init__(**kwargs)
     self.skip_bad_audio, self.decode_workers = bool(skip_bad_audio), int(decode_workers)
-    # TFDS rebuilds a pickled builder from _original_state (multi-process generation): keep the options.
-    self._original_state.update(skip_bad_audio=self.skip_bad_audio, decode_workers=self.decode_workers)
+    self.keep_options(skip_bad_audio=self.skip_bad_audio, decode_workers=self.decode_workers)
     self._after_splits: list[_AfterSplits] = []
 
   @property
@@ -469,10 +448,12 @@ class AudioBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     """Where Beam units wait: in the unfinished output folder, which every worker can reach."""
     return epath.Path(self.data_dir) / "beam_units.tmp"
 
-  def _download_and_prepare(self, dl_manager, download_config):
+  @contextlib.contextmanager
+  def preparing(self):
+    """The writer's memory capped; Beam's staged units removed at the end, whether the build failed or not."""
     try:
-      with writer_memory_limit(WRITER_MEMORY_BYTES):
-        super()._download_and_prepare(dl_manager, download_config)
+      with tfds_compat.writer_memory_limit(WRITER_MEMORY_BYTES):
+        yield
     finally:
       if self._staging_dir.exists():
         self._staging_dir.rmtree()
