@@ -23,6 +23,7 @@ from etils import epath
 
 from nossbench import UserError
 from nossbench.builders import audio, generation
+from nossbench.builders.items import Item
 from nossbench.builders.hares import supplied_lists
 from nossbench.builders.sources import (SPLITS, Clip, Plan, audioset, birdsong, clip_item, esc50,
                                         fluent_speech_commands, magnatagatune, nsynth, speech_commands, tut18,
@@ -261,10 +262,6 @@ class Builder(generation.AudioBuilder):
   pkg_dir_path = epath.Path(__file__).parent
 
   @property
-  def MANUAL_DOWNLOAD_INSTRUCTIONS(self):  # pylint: disable=invalid-name
-    return self.builder_config.manual_download_instructions
-
-  @property
   def target(self) -> str:
     return "labels" if self.builder_config.multi_label else "label"
 
@@ -315,12 +312,6 @@ class Builder(generation.AudioBuilder):
         generators[split] = self._counted(split, self._generate_examples(report, plan.units[split]))
     return generators
 
-  def _generate_examples(self, report: generation.Report, units, to_items=None):
-    """A generator (Items, decoded in a local pool) or, for Beam configs, a PTransform (units or Items)."""
-    if self.builder_config.beam:
-      return self.beam_examples(units, report, to_items)
-    return self.generate(units, report)
-
   def _label_names(self, dl_manager) -> list[str]:
     """The vocabulary; one read from the download (audioset) is set on the ClassLabel feature here."""
     config = self.builder_config
@@ -332,7 +323,7 @@ class Builder(generation.AudioBuilder):
     self.info.metadata["label_display_names"] = display_names
     return names
 
-  def _items(self, clips: list[Clip]) -> list[generation.Item]:
+  def _items(self, clips: list[Clip]) -> list[Item]:
     """The clips' Items: label (multi-label: class indices, valid in any Beam worker), speaker, extras."""
     config = self.builder_config
     index = {name: i for i, name in enumerate(self.info.metadata["labels"])}

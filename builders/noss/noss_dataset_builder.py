@@ -5,7 +5,7 @@ Every example holds `example_id`, `audio` (16 kHz mono int16), `label` and `spea
 puts there, except where a config's description names a defect of that builder that is fixed here.
 voxforge and voxceleb generate through Apache Beam (`--beam_pipeline_options` sends them to Dataflow);
 the rest decode in a local process pool. Bad audio and the report in `info.metadata`: see
-`nossbench.builders.generation`.
+`nossbench.builders.bad_audio`.
 """
 
 import dataclasses
@@ -161,10 +161,6 @@ class Builder(generation.AudioBuilder):
   # TFDS would look for README.md etc. next to the top package; point it at this folder instead.
   pkg_dir_path = epath.Path(__file__).parent
 
-  @property
-  def MANUAL_DOWNLOAD_INSTRUCTIONS(self):  # pylint: disable=invalid-name
-    return self.builder_config.manual_download_instructions
-
   def _info(self) -> tfds.core.DatasetInfo:
     config = self.builder_config
     return self.dataset_info_from_configs(
@@ -195,12 +191,6 @@ class Builder(generation.AudioBuilder):
     if config.verification_trials:
       self._verification_trials(plan)
     return splits
-
-  def _generate_examples(self, report: generation.Report, units, to_items=None):
-    """A generator (Items, decoded in a local pool) or, for Beam configs, a PTransform (units)."""
-    if self.builder_config.name in self.BEAM_CONFIGS:
-      return self.beam_examples(units, report, to_items)
-    return self.generate(units, report)
 
   def _verification_trials(self, plan: voxceleb.VoxCelebPlan) -> None:
     """Metadata verification_trials(_dropped): veri_test.txt's trials between examples that were built."""

@@ -22,7 +22,7 @@ from typing import Any
 from etils import epath
 
 from nossbench import UserError, userfiles
-from nossbench.builders import generation
+from nossbench.builders.items import Item
 from nossbench.splits import speaker_shuffle
 
 SPLITS = ("train", "validation", "test")
@@ -43,10 +43,10 @@ class MemberClip(Clip):
   member: str  # the file's name inside the zip archive at `path`
 
 
-def clip_item(clip: Clip, features: dict[str, Any]) -> generation.Item:
+def clip_item(clip: Clip, features: dict[str, Any]) -> Item:
   """The Item decoding `clip` (a zip member for a MemberClip) into an example with `features`."""
   member = clip.member if isinstance(clip, MemberClip) else None
-  return generation.Item(clip.example_id, clip.path, features, member=member)
+  return Item(clip.example_id, clip.path, features, member=member)
 
 
 @dataclasses.dataclass
@@ -60,7 +60,7 @@ class Plan:
   """
   clips: dict[str, list[Clip]] | None = None
   units: dict[str, Iterable] | None = None
-  to_items: Callable[[Any], Iterable[generation.Item]] | None = None
+  to_items: Callable[[Any], Iterable[Item]] | None = None
   absent: dict[str, list[str]] = dataclasses.field(default_factory=dict)
   metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
 

@@ -19,7 +19,8 @@ from absl import logging
 from etils import epath
 
 from nossbench import UserError
-from nossbench.builders import archives, audio, generation, tfds_compat
+from nossbench.builders import archives, audio, tfds_compat
+from nossbench.builders.items import Item
 from nossbench.builders.sources import SPLITS, Plan
 
 WORDS = ("down", "go", "left", "no", "off", "on", "right", "stop", "up", "yes")
@@ -119,7 +120,7 @@ def items(archive, keep=lambda name: True):
       continue
     example_id = name.rsplit(".", 1)[0]
     window = WINDOW if name.split("/")[0] == BACKGROUND_NOISE else None
-    yield generation.Item(example_id, str(archive), {"label": label_of(name), "speaker_id": speaker_of(name)},
+    yield Item(example_id, str(archive), {"label": label_of(name), "speaker_id": speaker_of(name)},
                           member=name, data=data, window=window)
 
 
@@ -142,7 +143,7 @@ def plan(dl_manager, task: str) -> Plan:  # pylint: disable=unused-argument  (ev
       metadata={"testing_list_absent": lists.absent["test"]})
 
 
-def as_word_item(item: generation.Item, task: str) -> generation.Item:
+def as_word_item(item: Item, task: str) -> Item:
   """A Speech Commands item relabelled with its word folder, for the 35-word task."""
   word = item.member.split("/")[0]
   if word not in ALL_WORDS:

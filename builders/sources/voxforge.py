@@ -15,7 +15,8 @@ from absl import logging
 from etils import epath
 
 from nossbench import UserError
-from nossbench.builders import archives, generation
+from nossbench.builders import archives
+from nossbench.builders.items import Item
 from nossbench.builders.sources import SPLITS, Plan, assign_speakers, read_text
 
 LABELS = ("de", "en", "es", "fr", "it", "ru")
@@ -107,10 +108,10 @@ def plan(dl_manager, task: str) -> Plan:
 
 
 def session_items(session_: Session):
-  """The session's wav files as generation Items (read from the archive in one pass)."""
+  """The session's wav files as Items (read from the archive in one pass)."""
   stem = os.path.basename(session_.name).removesuffix(".tgz")
   for member, data in archives.iter_tar(session_.path, wanted=lambda name: name.lower().endswith(".wav")):
     if data is not None:
       wav = os.path.basename(member)[:-len(".wav")]
-      yield generation.Item(f"{session_.label}/{stem}/{wav}", session_.path,
+      yield Item(f"{session_.label}/{stem}/{wav}", session_.path,
                             {"label": session_.label, "speaker_id": session_.speaker_id}, member=member, data=data)
