@@ -19,7 +19,7 @@ from nossbench.builders.hares import hares_dataset_builder, supplied_lists
 from nossbench.builders.sources import birdsong, esc50, magnatagatune, nsynth, speech_commands, tut18, voxceleb
 from nossbench.pipelines import transforms
 from nossbench.splits import cli as splits_cli
-from nossbench.splits import speaker_shuffle
+from nossbench import speaker_shuffle
 
 SPLITS = ("train", "validation", "test")
 

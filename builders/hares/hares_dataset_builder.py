@@ -21,14 +21,13 @@ import tensorflow_datasets as tfds
 from absl import logging
 from etils import epath
 
-from nossbench import UserError
+from nossbench import UserError, speaker_shuffle
 from nossbench.builders import audio, generation
 from nossbench.builders.items import Item
 from nossbench.builders.hares import supplied_lists
 from nossbench.builders.sources import (SPLITS, Clip, Plan, audioset, birdsong, clip_item, esc50,
                                         fluent_speech_commands, magnatagatune, nsynth, speech_commands, tut18,
                                         voxceleb, voxforge)
-from nossbench.splits import speaker_shuffle
 
 AUDIO_NOTE = f" Audio: 16 kHz mono int16, downmixed and resampled with {audio.RESAMPLER} where needed."
 # metadata `split_kind`: the split the dataset (or the TFDS builder HARES used) defines; the lists the user

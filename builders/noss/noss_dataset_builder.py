@@ -15,17 +15,16 @@ from collections.abc import Callable, Sequence
 import tensorflow_datasets as tfds
 from etils import epath
 
-from nossbench import UserError
+from nossbench import UserError, speaker_shuffle
 from nossbench.builders import audio, generation
 from nossbench.builders.sources import (SPLITS, Clip, Plan, assign_speakers, clip_item, crema_d, dementiabank, savee,
                                         speech_commands, voxceleb, voxforge)
-from nossbench.splits import speaker_shuffle
 
 AUDIO_NOTE = f"Audio is stored as 16 kHz mono int16, resampled with {audio.RESAMPLER} where needed."
-# A config whose stored data changed since sets its own version, with these notes and its own.
-RELEASE_NOTES = {"1.0.0": "crema_d.", "1.1.0": "savee, dementiabank, voxforge, voxceleb, speech_commands."}
 SKIP_NOTE = ("An undecodable or missing file stops the build unless the builder option skip_bad_audio=True "
              "is given; skipped files are listed in the metadata (build_report_<split>).")
+# A config whose stored data changed since sets its own version, with these notes and its own.
+RELEASE_NOTES = {"1.0.0": "crema_d.", "1.1.0": "savee, dementiabank, voxforge, voxceleb, speech_commands."}
 
 
 def speaker_shuffle_plan(list_clips: Callable[[epath.Path], list[Clip]], fractions: Sequence[tuple[str, float]],

@@ -21,9 +21,8 @@ from typing import Any
 
 from etils import epath
 
-from nossbench import UserError, userfiles
+from nossbench import UserError, speaker_shuffle, userfiles
 from nossbench.builders.items import Item
-from nossbench.splits import speaker_shuffle
 
 SPLITS = ("train", "validation", "test")
 
