@@ -53,7 +53,7 @@ setuptools.setup(
     extras_require={
         # onnx: tests export a small torch model; pydub: TFDS's own reference builders need it in tests
         "test": ["pytest>=8", "onnx", "pydub", "psutil"],
-        "gcs": ["google-cloud-storage", "apache-beam[gcp]>=2.56,<2.78"],
+        "gcs": ["google-cloud-storage", "apache-beam[gcp]>=2.56"],
         # Optional model families. Resemblyzer itself goes in with --no-deps (see Makefile): its declared
         # dependencies (webrtcvad, typing) are broken on current setuptools / Python 3.11.
         "onnx": ONNX,

@@ -1,7 +1,6 @@
 """The shared generation machinery: staged Beam units, metadata after splits, TFDS's writer memory cap."""
 
 import apache_beam as beam
-import pytest
 import soundfile
 import tensorflow_datasets as tfds
 from apache_beam.options.pipeline_options import PipelineOptions

@@ -13,18 +13,17 @@ whatever the reader or the build left out (`build_report_<split>`, `missing`, `u
 import collections
 import dataclasses
 import functools
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import tensorflow_datasets as tfds
-from absl import logging
 from etils import epath
 
 from nossbench import UserError, speaker_shuffle
 from nossbench.builders import audio, generation
-from nossbench.builders.items import Item
 from nossbench.builders.hares import supplied_lists
+from nossbench.builders.items import Item
 from nossbench.builders.sources import (SPLITS, Clip, Plan, audioset, birdsong, clip_item, esc50,
                                         fluent_speech_commands, magnatagatune, nsynth, speech_commands, tut18,
                                         voxceleb, voxforge)
