@@ -48,12 +48,14 @@ setuptools.setup(
         "matplotlib>=3.8",  # report.png
         "google-crc32c>=1.5",  # TFRecord checksums in score-submission (beam's [tfrecord] brings only crcmod)
         "etils[epath]",
-        "tensorflow>=2.16",
-        "tensorflow-datasets>=4.9.6",
+        # Upper bounds: the releases tested. The builders use TFDS internals (builders/tfds_compat.py; its
+        # test says when a new release moved one), so raise them only with that test green.
+        "tensorflow>=2.16,<2.22",
+        "tensorflow-datasets>=4.9.6,<4.10",
         # The `tfds` command imports these, but tensorflow-datasets does not install them.
         "mlcroissant",
         "importlib_resources",
-        "apache-beam[tfrecord]>=2.56",
+        "apache-beam[tfrecord]>=2.56,<2.78",
     ],
     extras_require={
         # onnx: tests export a small torch model; pydub: TFDS's own reference builders need it in tests

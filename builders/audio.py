@@ -182,12 +182,3 @@ def to_int16_mono(samples: np.ndarray, rate: int, target_rate: int = TARGET_SAMP
   if rate != target_rate and mono.size:
     mono = soxr.resample(mono, rate, target_rate, quality="VHQ")
   return np.clip(np.round(mono * 32768.0), -32768, 32767).astype(np.int16)
-
-
-def decode_file(path, target_rate: int = TARGET_SAMPLE_RATE) -> np.ndarray:
-  """Reads `path` (local or gs://, anything etils.epath opens) into mono int16 at target_rate."""
-  from etils import epath  # pylint: disable=import-outside-toplevel
-
-  path = epath.Path(path)
-  samples, rate = read_audio(path.read_bytes(), str(path))
-  return to_int16_mono(samples, rate, target_rate)

@@ -1,343 +1,28 @@
-"""Example generation shared by the `noss` and `hares` builders: decode, police bad audio, report.
+"""The base of the `noss` and `hares` builders: what they add to a TFDS GeneratorBasedBuilder.
 
-Decoding (ffmpeg/libsndfile, resampling to 16 kHz mono int16 through `builders/audio.py`) dominates a
-build, and TFDS consumes a GeneratorBasedBuilder's examples from one generator in one process, so
-`generate` decodes in a pool of worker processes and yields in input order (same output for any worker
-count). Datasets too large for one machine use `beam_examples`, a Beam PTransform that Dataflow spreads.
+Builder options `skip_bad_audio` (`bad_audio`) and `decode_workers` (the local pool's size, default: the
+CPUs this process may use); one `Report` per split; examples from Items decoded in a local pool
+(`generate`, see `decode_pool`) or, for configs in BEAM_CONFIGS, through Beam (`beam_examples`, see
+`beam_staging`); metadata that depends on which files the build skipped across splits (`after_splits`:
+VoxCeleb's verification trials name examples of every split); and the stored audio feature, Int16Audio.
 
-API, in the order a builder uses it:
-
-  class Builder(generation.AudioBuilder):        # adds the builder options below; register as usual
-    def _info(self):                              # audio: Int16Audio() (fast to write, reads as int16)
-      return self.dataset_info_from_configs(..., metadata=self.new_metadata())
-
-    def _split_generators(self, dl_manager):
-      report = self.report("train")               # one Report per split
-      report.absent(["clips/missing.wav"])        # files an official list names but that are not there
-      items = [generation.Item("a1", path, {"label": "dog", "speaker_id": ""}), ...]
-      return {"train": self._generate_examples(items, report)}
-
-    def _generate_examples(self, items, report):
-      return self.generate(items, report)          # or self.beam_examples(units, report, to_items)
-
-  For Beam configs list their names in `BEAM_CONFIGS` (metadata then is a BeamMetadataDict) and return
-  `self.beam_examples(units, report, to_items)`: `units` are picklable work units (e.g. archives) and
-  `to_items(unit)` a module-level function yielding their Items (without it the units are Items). The
-  units wait in files beside the output, not in the pipeline graph, whose size (Dataflow caps it) then
-  does not grow with their number.
-
-  Metadata that depends on which files the build skipped across splits (VoxCeleb's verification trials
-  name examples of every split) comes from `self.after_splits(splits, keys, finish)`: `finish(skipped)`,
-  skipped = {example id: reason} of those splits, returns the metadata for `keys`; on Beam it runs in the
-  pipeline, so it must be picklable (a module-level function or a functools.partial of one).
-
-  Item(example_id, path, features, member=None, data=None, window=None): one source file. `path` is a
-  local or gs:// file; with `member`, a member of the zip archive at `path`; with `data`, the file's bytes
-  already read (a tar member) and `path`/`member` only name it. `features` are every feature except
-  `example_id` and `audio`. `window=(length, hop)` in output samples cuts the decoded audio into windows
-  (the last full one included) with example ids `<example_id>#<start sample>`.
-
-Bad-audio policy. By default an undecodable file (what counts as one, cut-short files included, is listed
-in `builders/audio.py`), or one an official list names but that is absent, stops the build with a
-UserError naming the file and the reason. The builder option `skip_bad_audio`
-skips them instead, e.g. `tfds build noss/savee/skip_bad_audio=True --imports nossbench.builders ...`
-(TFDS passes `/key=value` after the config name to the builder's constructor; `tfds.builder` and
-`tfds.load` accept the same name). Either way every skipped or absent file is logged (absl, warning)
-and listed, and every all-zero clip (kept) counted, in the dataset's metadata under
-`build_report_<split>`: {"skipped": [[file, reason], ...], "absent": [file, ...], "silent": [example_id,
-...]}, beside "skip_bad_audio". Read it back with `builder.info.metadata`. The option
-`decode_workers=N` sets the pool size (default: the CPUs this process may use).
-
-Memory. TFDS's writer holds a generator split's serialized examples in memory up to 1 GB before it moves
-them to disk; builds of this package cap that at WRITER_MEMORY_BYTES (see `writer_memory_limit`), so peak
+Memory: TFDS's writer holds a generator split's serialized examples in memory up to 1 GB before it moves
+them to disk; these builds cap that at WRITER_MEMORY_BYTES (`tfds_compat.writer_memory_limit`), so peak
 memory does not grow with the corpus. The stored dataset is the same byte for byte.
 """
 
-import collections
-import concurrent.futures
 import contextlib
-import dataclasses
-import gc
-import itertools
-import math
-import multiprocessing
 import operator
-import os
-import pickle
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
 import tensorflow_datasets as tfds
-from absl import logging
 from etils import epath
 
-from nossbench import UserError, userfiles
-from nossbench.builders import archives, audio
-
-
-@dataclasses.dataclass(frozen=True)
-class Item:
-  example_id: str
-  path: str
-  features: dict[str, Any]
-  member: str | None = None
-  data: bytes | None = None
-  window: tuple[int, int] | None = None
-
-  @property
-  def name(self) -> str:
-    """How errors and reports name the file."""
-    return f"{self.path}:{self.member}" if self.member else self.path
-
-
-def decode_item(item: Item) -> list[tuple[str, dict[str, Any]]]:
-  """Decodes one item into its (key, example) pairs; raises audio.AudioDecodeError for bad audio."""
-  try:
-    item.example_id.encode("utf-8")
-  except UnicodeEncodeError as error:  # a file name in another encoding: TFDS could not store its id
-    raise UserError(f"{os.fsencode(item.name)!r}: the file's name is not UTF-8, so its example id cannot be "
-                    "stored; rename it in UTF-8 (e.g. `convmv -f latin1 -t utf8 --notest -r <folder>`).") from error
-  data = item.data
-  if data is None:
-    try:
-      if item.member:
-        data = archives.read_zip_member(item.path, item.member, audio.MAX_FILE_BYTES)
-      else:  # a folder, pipe, dangling link or oversized file is refused before anything is read
-        data = userfiles.read_bytes(item.path, audio.MAX_FILE_BYTES, "put the recording back")
-    except (OSError, KeyError, UserError) as error:
-      reason = error.reason if isinstance(error, archives.ArchiveError) else str(error).replace(f"{item.path} ", "")
-      raise audio.AudioDecodeError(f"{item.name}: cannot be read ({reason})") from error
-  samples, rate = audio.read_audio(data, item.name)
-  samples = audio.to_int16_mono(samples, rate)
-  if item.window is None:
-    return [(item.example_id, {"example_id": item.example_id, "audio": samples, **item.features})]
-  length, hop = item.window
-  if len(samples) < length:
-    raise audio.AudioDecodeError(f"{item.name}: {len(samples)} samples, shorter than one {length}-sample window")
-  examples = []
-  for start in range(0, len(samples) - length + 1, hop):
-    example_id = f"{item.example_id}#{start}"
-    examples.append((example_id, {"example_id": example_id, "audio": samples[start:start + length],
-                                  **item.features}))
-  return examples
-
-
-class Report:
-  """What one split's build left out or found odd; enforces the bad-audio policy."""
-
-  def __init__(self, task: str, split: str, skip_bad_audio: bool):
-    self.task, self.split, self.skip_bad_audio = task, split, skip_bad_audio
-    self.absent_files: list[str] = []
-    self.skipped: list[tuple[str, str, str | None]] = []  # (file, reason, its example id if one file)
-    self.silent: list[str] = []
-
-  @property
-  def key(self) -> str:
-    return f"build_report_{self.split}"
-
-  def _fix(self) -> str:
-    return (f"Put the file(s) back (see the dataset's download instructions), or rebuild with "
-            f"`tfds build {self.task}/skip_bad_audio=True ...` to leave them out; they are then listed in "
-            f"the dataset's metadata under {self.key!r}.")
-
-  def absent(self, names: Iterable[str]) -> None:
-    names = sorted(names)
-    if not names:
-      return
-    if not self.skip_bad_audio:
-      shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-      raise UserError(f"{self.task}: {len(names)} file(s) of the {self.split} split named by the dataset's "
-                      f"official lists are not in the download: {shown}. {self._fix()}")
-    for name in names:
-      logging.warning("%s %s: listed but absent, left out: %s", self.task, self.split, name)
-    self.absent_files.extend(names)
-
-  def bad_audio(self, name: str, reason: str, example_id: str | None = None) -> None:
-    if not self.skip_bad_audio:
-      raise UserError(f"{self.task}: cannot decode {name} in the {self.split} split: {reason}. {self._fix()}")
-    logging.warning("%s %s: undecodable, skipped: %s (%s)", self.task, self.split, name, reason)
-    self.skipped.append((name, reason, example_id))
-
-  @property
-  def skipped_examples(self) -> dict[str, str]:
-    """{example id: reason} of the skipped files."""
-    return {example_id: reason for _, reason, example_id in self.skipped if example_id is not None}
-
-  def examples(self, key_examples: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
-    """Notes the silent ones among freshly decoded examples and passes them on."""
-    for key, example in key_examples:
-      if not example["audio"].any():
-        self.silent.append(key)
-    return key_examples
-
-  def as_json(self) -> dict[str, list]:
-    summary = {"skipped": sorted([name, reason] for name, reason, _ in self.skipped),
-               "absent": sorted(self.absent_files), "silent": sorted(self.silent)}
-    logging.info("%s %s: %d undecodable skipped, %d absent, %d silent (kept)", self.task, self.split,
-                 len(summary["skipped"]), len(summary["absent"]), len(summary["silent"]))
-    return summary
-
-
-def default_workers() -> int:
-  return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def _decode_or_reason(item: Item):
-  """Runs in a worker: the examples, or the reason the file is bad (an exception would lose its type)."""
-  try:
-    return decode_item(item)
-  except audio.AudioDecodeError as error:
-    return str(error).removeprefix(f"{item.name}: ")
-
-
-def _decode_or_skip(item: Item, report: Report, result=None):
-  """The item's examples; for bad audio, an error or (skip_bad_audio) an entry in the report and none."""
-  result = _decode_or_reason(item) if result is None else result
-  if isinstance(result, str):
-    report.bad_audio(item.name, result, item.example_id)
-    return []
-  return result
-
-
-def _decode_chunk(items: list[Item]) -> list:
-  return [_decode_or_reason(item) for item in items]
-
-
-def generate(items: Iterable[Item], report: Report, metadata, workers: int = 0, chunk: int = 8
-             ) -> Iterator[tuple[str, dict[str, Any]]]:
-  """Yields (key, example) for `items` in order, decoded by `workers` processes (0: one per CPU).
-
-  Items travel to the workers `chunk` at a time (fewer round trips for short clips), and at most two
-  chunks per worker are in flight, so memory stays flat however long `items` is; the split's report
-  goes into `metadata` once the last example is out.
-  """
-  workers = workers or default_workers()
-
-  def finish(item, result):
-    return report.examples(_decode_or_skip(item, report, result))
-
-  if workers == 1:
-    for item in items:
-      yield from finish(item, None)
-  else:
-    # Fork: workers inherit the imported modules instead of importing TensorFlow again; with the parent's
-    # objects frozen, the garbage collector does not write to (and so copy) their pages in the workers.
-    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
-    items = iter(items)
-    gc.freeze()
-    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-      pending = collections.deque()
-      try:
-        while batch := list(itertools.islice(items, chunk)):
-          pending.append((batch, pool.submit(_decode_chunk, batch)))
-          if len(pending) >= 2 * workers:
-            batch, future = pending.popleft()
-            for item, result in zip(batch, future.result()):
-              yield from finish(item, result)
-        while pending:
-          batch, future = pending.popleft()
-          for item, result in zip(batch, future.result()):
-            yield from finish(item, result)
-      finally:
-        for _, future in pending:
-          future.cancel()
-        gc.unfreeze()
-  metadata[report.key] = report.as_json()
-
-
-class _DecodeFn:
-  """Beam: one unit (an archive, a list of items, ...) in, examples out; report records to a side output.
-
-  A report record is (kind, file or example id, reason, example id): ("skipped", file, reason, its example
-  id or None) or ("silent", example id, "", example id).
-  """
-
-  def __init__(self, to_items: Callable[[Any], Iterable[Item]] | None, report: Report):
-    self.to_items, self.task, self.split, self.skip = to_items, report.task, report.split, report.skip_bad_audio
-
-  def __call__(self, unit):
-    import apache_beam as beam  # pylint: disable=import-outside-toplevel
-
-    report = Report(self.task, self.split, self.skip)
-    items = self.to_items(unit) if self.to_items else [unit]
-    try:
-      for item in items:
-        for key, example in report.examples(_decode_or_skip(item, report)):
-          beam.metrics.Metrics.counter(self.task, "examples").inc()
-          yield key, example
-    except archives.ArchiveError as error:  # the unit itself, e.g. a truncated tar, is unreadable
-      report.bad_audio(error.path, error.reason)
-    beam.metrics.Metrics.counter(self.task, "skipped").inc(len(report.skipped))
-    for name, reason, example_id in report.skipped:
-      yield beam.pvalue.TaggedOutput("report", ("skipped", name, reason, example_id))
-    for key in report.silent:
-      yield beam.pvalue.TaggedOutput("report", ("silent", key, "", key))
-
-
-def _summarise(records, absent: list[str]) -> dict[str, list]:
-  return {"skipped": sorted([name, reason] for kind, name, reason, _ in records if kind == "skipped"),
-          "absent": sorted(absent), "silent": sorted(name for kind, name, _, _ in records if kind == "silent")}
-
-
-UNITS_PER_PARTITION = 10_000  # units per staged file: a few MB, read by one worker
-
-
-def stage_units(units: Sequence, folder) -> tuple[str, int]:
-  """Writes `units` to `folder`, UNITS_PER_PARTITION to a file; returns (folder, number of files).
-
-  Beam's Create would pickle every unit into the pipeline graph (AudioSet: 2 million clips, far over
-  Dataflow's graph size limit); the graph carries only this pair instead. The files are pickles written
-  by this build into its own unfinished output folder, read back by its own workers and removed with it.
-  """
-  folder = epath.Path(folder)
-  folder.mkdir(parents=True, exist_ok=True)
-  count = math.ceil(len(units) / UNITS_PER_PARTITION)
-  for index in range(count):
-    part = list(units[index * UNITS_PER_PARTITION:(index + 1) * UNITS_PER_PARTITION])
-    (folder / f"{index:05d}.pickle").write_bytes(pickle.dumps(part, protocol=pickle.HIGHEST_PROTOCOL))
-  return os.fspath(folder), count
-
-
-def _partitions(staged: tuple[str, int]) -> list[str]:
-  folder, count = staged
-  return [os.fspath(epath.Path(folder) / f"{index:05d}.pickle") for index in range(count)]
-
-
-def _read_partition(path: str) -> list:
-  return pickle.loads(epath.Path(path).read_bytes())
-
-
-def beam_examples(units: Sequence, report: Report, metadata, to_items: Callable[[Any], Iterable[Item]] | None = None,
-                  *, staging, reported: Callable[[Any], None] | None = None):
-  """A Beam PTransform yielding (key, example) from `units`, each turned into Items by `to_items`.
-
-  `to_items` (a module-level function, since workers unpickle it) opens one unit, e.g. reads a tar
-  archive into Items with `data`; without it the units are Items. The units are staged in the folder
-  `staging` (see `stage_units`). `metadata` must be a tfds.core.BeamMetadataDict: the split's report is
-  written there when the pipeline runs. `reported(records)` is handed the report records' PCollection.
-  """
-  import apache_beam as beam  # pylint: disable=import-outside-toplevel
-
-  staged = stage_units(units, staging)
-
-  @beam.ptransform_fn
-  def examples(root):
-    outputs = (root
-               | "Create" >> beam.Create([staged])  # one small element, however many units
-               | "Partitions" >> beam.FlatMap(_partitions)
-               | "SpreadPartitions" >> beam.Reshuffle()
-               | "Units" >> beam.FlatMap(_read_partition)
-               | "Reshuffle" >> beam.Reshuffle()  # spread the units over workers
-               | "Decode" >> beam.FlatMap(_DecodeFn(to_items, report)).with_outputs("report", main="examples"))
-    metadata[report.key] = (outputs.report
-                            | "CollectReport" >> beam.combiners.ToList()
-                            | "Summarise" >> beam.Map(_summarise, absent=list(report.absent_files)))
-    if reported:
-      reported(outputs.report)
-    return outputs.examples
-
-  return examples()  # pylint: disable=no-value-for-parameter
+from nossbench.builders import audio, beam_staging, decode_pool, tfds_compat
+from nossbench.builders.bad_audio import Report
+from nossbench.builders.items import Item
 
 
 def _finish_from_records(records, finish: Callable[[dict[str, str]], dict[str, Any]]) -> dict[str, Any]:
@@ -377,38 +62,18 @@ class _AfterSplits:
       self.metadata[key] = values | f"{label}/{key}" >> beam.Map(operator.itemgetter(key))
 
 
-# Above this a split's records wait in TFDS's bucket files: more than the shortest test splits, far less
-# than TFDS's 1 GB (a SAVEE-like corpus of 2,000 clips has a 140 MB train split).
+# Above this a split's records wait in TFDS's bucket files: more than the shortest test splits hold, far
+# less than TFDS's 1 GB.
 WRITER_MEMORY_BYTES = 64 << 20
-
-
-@contextlib.contextmanager
-def writer_memory_limit(limit: int):
-  """Caps the memory TFDS's writer holds a generator split in, for the duration of a build.
-
-  TFDS 4.9 (tensorflow_datasets/core/shuffle.py, Shuffler) keeps the serialized examples of a split in a
-  list until their size passes MAX_MEM_BUFFER_SIZE, 1 GB, then moves them to 1,000 bucket files by hashed
-  key and later reads the buckets back one at a time, each sorted. Both ways yield the records sorted by
-  the same hashed key into the same shards, so only where they wait changes, not the dataset. TFDS has
-  no option for the limit (`disable_shuffling` still buffers, only orders by key instead of hash, and
-  makes readers refuse shuffle_files), so this sets the module constant, and puts it back after.
-  """
-  from tensorflow_datasets.core import shuffle  # pylint: disable=import-outside-toplevel
-
-  previous, shuffle.MAX_MEM_BUFFER_SIZE = shuffle.MAX_MEM_BUFFER_SIZE, limit
-  try:
-    yield
-  finally:
-    shuffle.MAX_MEM_BUFFER_SIZE = previous
 
 
 class Int16Audio(tfds.features.Audio):
   """The `audio` feature of every example: 16 kHz mono int16, stored as raw bytes.
 
   TFDS's default encoding writes each sample as a varint in an int64 list, built sample by sample in
-  Python: that serialization, not decoding, then bounds a build (tens of ms per 4 s clip). Raw bytes
-  are written at memory speed, take 2 bytes a sample and read back as the same int16 array. TFDS's
-  Audio hands arrays to the writer before applying its encoding; this class applies it.
+  Python: that serialization, not decoding, then bounds a build. Raw bytes are written at memory speed,
+  take 2 bytes a sample and read back as the same int16 array. TFDS's Audio hands arrays to the writer
+  before applying its encoding; this class applies it.
   """
 
   def __init__(self, **kwargs):
@@ -422,7 +87,7 @@ class Int16Audio(tfds.features.Audio):
     return super().encode_example(audio_or_path_or_fobj)
 
 
-class AudioBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+class AudioBuilder(tfds_compat.Builder, skip_registration=True):
   """Base of `noss` and `hares`: the bad-audio option, the decode pool size, the split reports."""
 
   BEAM_CONFIGS: frozenset[str] = frozenset()  # names of the configs generated through Beam
@@ -430,9 +95,18 @@ class AudioBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   def __init__(self, *, skip_bad_audio: bool = False, decode_workers: int = 0, **kwargs):
     super().__init__(**kwargs)
     self.skip_bad_audio, self.decode_workers = bool(skip_bad_audio), int(decode_workers)
-    # TFDS rebuilds a pickled builder from _original_state (multi-process generation): keep the options.
-    self._original_state.update(skip_bad_audio=self.skip_bad_audio, decode_workers=self.decode_workers)
+    self.keep_options(skip_bad_audio=self.skip_bad_audio, decode_workers=self.decode_workers)
     self._after_splits: list[_AfterSplits] = []
+
+  @property
+  def task(self) -> str:
+    """How errors and reports name the task: `<builder>/<config>`."""
+    return f"{self.name}/{self.builder_config.name}"
+
+  @property
+  def MANUAL_DOWNLOAD_INSTRUCTIONS(self):  # pylint: disable=invalid-name
+    """A config's `manual_download_instructions`, if it has them (TFDS's default: none)."""
+    return getattr(self.builder_config, "manual_download_instructions", None)
 
   def new_metadata(self):
     beam = self.builder_config.name in self.BEAM_CONFIGS
@@ -440,14 +114,21 @@ class AudioBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
 
   def report(self, split: str) -> Report:
     self.info.metadata["skip_bad_audio"] = self.skip_bad_audio
-    return Report(f"{self.name}/{self.builder_config.name}", split, self.skip_bad_audio)
+    return Report(self.task, split, self.skip_bad_audio)
 
   def after_splits(self, splits: Iterable[str], keys: Sequence[str], finish) -> None:
     """Sets metadata `keys` from finish({example id: reason} skipped in `splits`) once they are generated."""
     self._after_splits.append(_AfterSplits(splits, keys, finish, self.info.metadata))
 
+  def _generate_examples(self, report: Report, units, to_items=None):
+    """A generator (Items, decoded in a local pool) or, for BEAM_CONFIGS, a Beam PTransform (units that
+    `to_items` opens into Items, or Items)."""
+    if self.builder_config.name in self.BEAM_CONFIGS:
+      return self.beam_examples(units, report, to_items)
+    return self.generate(units, report)
+
   def generate(self, items: Iterable[Item], report: Report):
-    yield from generate(items, report, self.info.metadata, self.decode_workers)
+    yield from decode_pool.generate(items, report, self.info.metadata, self.decode_workers)
     for after in self._after_splits:
       after.done(report.split, report=report)
 
@@ -456,7 +137,7 @@ class AudioBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
       for after in self._after_splits:
         after.done(report.split, records=records)
 
-    return beam_examples(units, report, self.info.metadata, to_items,
+    return beam_staging.beam_examples(units, report, self.info.metadata, to_items,
                          staging=self._staging_dir / report.split, reported=reported)
 
   @property
@@ -464,10 +145,12 @@ class AudioBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     """Where Beam units wait: in the unfinished output folder, which every worker can reach."""
     return epath.Path(self.data_dir) / "beam_units.tmp"
 
-  def _download_and_prepare(self, dl_manager, download_config):
+  @contextlib.contextmanager
+  def preparing(self):
+    """The writer's memory capped; Beam's staged units removed at the end, whether the build failed or not."""
     try:
-      with writer_memory_limit(WRITER_MEMORY_BYTES):
-        super()._download_and_prepare(dl_manager, download_config)
+      with tfds_compat.writer_memory_limit(WRITER_MEMORY_BYTES):
+        yield
     finally:
       if self._staging_dir.exists():
         self._staging_dir.rmtree()

@@ -9,8 +9,8 @@ without a speaker id belong to no speaker: both are returned, never dropped sile
 import numpy as np
 import pandas as pd
 
-from nossbench import UserError
-from nossbench.splits import examples, hashing
+from nossbench import UserError, hashing
+from nossbench.splits import examples
 
 MIN_EXAMPLES = 2  # one for train, one for test
 

@@ -12,8 +12,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from nossbench import UserError
-from nossbench.splits import examples, hashing
+from nossbench import UserError, hashing
+from nossbench.splits import examples
 
 OWN_FOLDS = "fold"  # the feature that carries a dataset's own folds
 

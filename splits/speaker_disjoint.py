@@ -14,8 +14,8 @@ Examples without a speaker id stand alone: each is placed as if it were its own 
 import numpy as np
 import pandas as pd
 
-from nossbench import UserError
-from nossbench.splits import examples, hashing
+from nossbench import UserError, hashing
+from nossbench.splits import examples
 
 
 def distinct_splits(n_groups: int, test_fraction: float, cap: int) -> int:

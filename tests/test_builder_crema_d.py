@@ -8,7 +8,7 @@ import tensorflow_datasets as tfds
 from conftest import build, tone, write_tone_corpus
 from nossbench import UserError
 from nossbench.builders.sources import crema_d
-from nossbench.splits import speaker_shuffle
+from nossbench import speaker_shuffle
 
 
 def examples_by_split(builder):

@@ -1,7 +1,6 @@
 """The shared generation machinery: staged Beam units, metadata after splits, TFDS's writer memory cap."""
 
 import apache_beam as beam
-import pytest
 import soundfile
 import tensorflow_datasets as tfds
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -10,7 +9,9 @@ from tensorflow_datasets.core import shuffle
 
 import nossbench.builders  # noqa: F401  (registers noss for tfds.builder)
 from conftest import build, tone, write_tone_corpus
-from nossbench.builders import generation
+from nossbench.builders import beam_staging, generation
+from nossbench.builders.bad_audio import Report
+from nossbench.builders.items import Item
 
 
 def tone_items(folder, count, bad=()):
@@ -22,19 +23,19 @@ def tone_items(folder, count, bad=()):
       path.write_bytes(b"not audio")
     else:
       soundfile.write(str(path), tone(300 + n, 0.01), 16000)
-    items.append(generation.Item(f"clip{n:05d}", str(path), {"label": "a"}))
+    items.append(Item(f"clip{n:05d}", str(path), {"label": "a"}))
   return items
 
 
 def graph_size(units, staging) -> int:
   pipeline = beam.Pipeline()
-  _ = pipeline | generation.beam_examples(units, generation.Report("t/t", "train", True), {}, staging=staging)
+  _ = pipeline | beam_staging.beam_examples(units, Report("t/t", "train", True), {}, staging=staging)
   return len(pipeline.to_runner_api().SerializeToString())
 
 
 def test_the_beam_graph_does_not_grow_with_the_number_of_units(tmp_path):
   few = tone_items(tmp_path / "audio", 3)
-  many = [generation.Item(f"clip{n:06d}", f"/data/some/long/folder/clip{n:06d}.wav", {"label": "a"})
+  many = [Item(f"clip{n:06d}", f"/data/some/long/folder/clip{n:06d}.wav", {"label": "a"})
           for n in range(25_000)]
   small, large = graph_size(few, tmp_path / "few"), graph_size(many, tmp_path / "many")
   assert abs(large - small) < 100  # the staging folder's name; beam.Create(many) would add ~120 KB (compressed)
@@ -42,12 +43,12 @@ def test_the_beam_graph_does_not_grow_with_the_number_of_units(tmp_path):
 
 
 def test_staged_units_all_reach_the_decoder_once_across_partitions(tmp_path, monkeypatch):
-  monkeypatch.setattr(generation, "UNITS_PER_PARTITION", 3)
+  monkeypatch.setattr(beam_staging, "UNITS_PER_PARTITION", 3)
   items = tone_items(tmp_path / "audio", 10, bad={4})
   metadata = {}
   with beam.Pipeline(options=PipelineOptions(["--direct_running_mode=in_memory"])) as pipeline:
-    examples = pipeline | generation.beam_examples(items, generation.Report("t/t", "train", True), metadata,
-                                                   staging=tmp_path / "staged")
+    examples = pipeline | beam_staging.beam_examples(items, Report("t/t", "train", True), metadata,
+                                                     staging=tmp_path / "staged")
     assert_that(examples | beam.Map(lambda key_example: key_example[0]),
                 equal_to([f"clip{n:05d}" for n in range(10) if n != 4]), label="Keys")
     assert_that(metadata["build_report_train"] | beam.Map(lambda report: report["skipped"][0][0]),
@@ -72,10 +73,8 @@ class Toy(generation.AudioBuilder, skip_registration=True):
     self.after_splits(["a", "b"], ["skipped_ids", "reports", "writer_cap"], lambda skipped: {
         "skipped_ids": sorted(skipped), "reports": sorted(k for k in self.info.metadata if k.startswith("build_")),
         "writer_cap": shuffle.MAX_MEM_BUFFER_SIZE})
-    return {"a": self._generate_examples(items[:3], "a"), "b": self._generate_examples(items[3:], "b")}
-
-  def _generate_examples(self, items, split):
-    return self.generate(items, self.report(split))
+    return {"a": self._generate_examples(self.report("a"), items[:3]),
+            "b": self._generate_examples(self.report("b"), items[3:])}
 
 
 def test_metadata_after_splits_sees_the_files_skipped_in_every_split(tmp_path):

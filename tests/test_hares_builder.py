@@ -19,7 +19,7 @@ from nossbench.builders.hares import hares_dataset_builder, supplied_lists
 from nossbench.builders.sources import birdsong, esc50, magnatagatune, nsynth, speech_commands, tut18, voxceleb
 from nossbench.pipelines import transforms
 from nossbench.splits import cli as splits_cli
-from nossbench.splits import speaker_shuffle
+from nossbench import speaker_shuffle
 
 SPLITS = ("train", "validation", "test")
 
@@ -255,8 +255,8 @@ def test_official_lists_name_the_listed_files_missing_from_the_archive(tmp_path)
   lists = speech_commands.read_official_lists(tmp_path / builder_helpers.SC_MAIN)
   assert lists.absent == {"validation": [gone[0]], "test": [gone[1]]}
   assert {w for w, s in lists.split_of.items() if s == "test"} == set(raw["testing"]) - {gone[1]}
-  split_of, absent = speech_commands.read_lists(tmp_path / builder_helpers.SC_MAIN)  # noss's 12-class view
-  assert absent == [gone[0]] and "test" not in split_of.values() and gone[1] not in split_of
+  split_of = speech_commands.twelve_class_split(lists, tmp_path / builder_helpers.SC_MAIN)  # TFDS's 12-class view
+  assert "test" not in split_of.values() and gone[1] not in split_of and split_of[raw["validation"][1]] == "validation"
 
 
 def test_speech_commands_absent_testing_list_files_are_reported(tmp_path, caplog):
@@ -278,6 +278,8 @@ def test_speech_commands_absent_testing_list_files_are_reported(tmp_path, caplog
   assert v1.info.metadata["testing_list_absent"] == [gone]
   assert builder_helpers.examples(v1, "test").keys() == {w[:-4] for w in raw["test_wavs"]}
   assert any("testing_list.txt are not in" in r.getMessage() and gone in r.getMessage() for r in caplog.records)
+  noss = build("noss/speech_commands", tmp_path / "raw", tmp_path / "tfds")  # the same plan, the same record
+  assert noss.info.metadata["testing_list_absent"] == [gone] and str(noss.version) == "1.2.0"
 
 
 def test_speech_commands_v2_has_all_35_words_and_the_official_lists(tmp_path):
@@ -294,6 +296,7 @@ def test_speech_commands_v2_has_all_35_words_and_the_official_lists(tmp_path):
 
 def test_voxforge_follows_the_noss_speaker_split_and_cutoff(tmp_path):
   sessions = [(("de", "en", "fr")[k % 3], f"user{k:02d}", "20100101") for k in range(12)]
+  sessions.append(("ru", "undated", "00000000"))  # no valid date: kept, as TFDS keeps it
   written, _ = builder_helpers.write_voxforge(tmp_path / "raw", sessions + [("it", "late", "20200101")])
   builder = build("hares/voxforge", tmp_path / "raw", tmp_path / "tfds")
   built = examples(builder)
@@ -303,14 +306,21 @@ def test_voxforge_follows_the_noss_speaker_split_and_cutoff(tmp_path):
   assert {i: (s, names[e["label"]], e["speaker_id"].decode()) for i, (s, e) in built.items()} == {
       i: (speaker_split[user], language, user) for i, (language, user) in written.items() if user != "late"}
   metadata = builder.info.metadata
-  assert metadata["after_cutoff"] == [builder_helpers.voxforge_archive_name("it", "late", "20200101", "s12")]
+  assert metadata["voxforge_after_cutoff"] == [builder_helpers.voxforge_archive_name("it", "late", "20200101", "s13")]
+  assert metadata["voxforge_undated"] == [builder_helpers.voxforge_archive_name("ru", "undated", "00000000", "s12")]
+  assert "after_cutoff" not in metadata and str(builder.version) == "1.2.0"
   assert metadata["session_counts"] == {split: dict(collections.Counter(
       language for language, user, _ in sessions if speaker_split[user] == split)) for split in SPLITS}
 
 
 def test_voxceleb_identification_from_both_archives(tmp_path):
   written, _ = builder_helpers.write_voxceleb(tmp_path / "raw", ("id10001", "id10002"), ("id10270",))
+  iden_split = (tmp_path / "raw" / "iden_split.txt").read_text().splitlines()
+  unlisted = iden_split.pop(0).split()[1]  # in the dev archive, not in iden_split.txt: not built, recorded
+  (tmp_path / "raw" / "iden_split.txt").write_text("\n".join(iden_split) + "\n")
+  del written[unlisted.removesuffix(".wav")]
   builder = build("hares/voxceleb", tmp_path / "raw", tmp_path / "tfds")
+  assert builder.info.metadata["voxceleb_unlisted"] == [unlisted] and str(builder.version) == "1.2.0"
   built = examples(builder)
   names = builder.info.features["label"].names
   assert_common(builder, built, names)

@@ -17,7 +17,8 @@ import nossbench.builders  # noqa: F401  (registers noss for tfds.builder)
 from builder_helpers import add_to_tar, clip, examples, wav_bytes
 from conftest import build, write_tone_corpus
 from nossbench import UserError
-from nossbench.builders import archives, audio, generation, sources
+from nossbench.builders import archives, audio, sources
+from nossbench.builders.items import Item, decode_item
 from nossbench.builders.hares import hares_dataset_builder, supplied_lists
 from nossbench.builders.sources import audioset, esc50, nsynth, speech_commands, voxceleb, voxforge
 
@@ -279,7 +280,7 @@ def test_a_voxforge_url_list_naming_a_path_outside_manual_dir_is_refused(tmp_pat
 def test_a_pipe_folder_or_dangling_link_in_place_of_an_audio_file_is_undecodable(tmp_path, make, reason):
   make(str(tmp_path / "a.wav"))  # a pipe would block a plain read forever
   with pytest.raises(audio.AudioDecodeError, match=f"{tmp_path / 'a.wav'}: cannot be read .*{reason}"):
-    generation.decode_item(generation.Item("a", str(tmp_path / "a.wav"), {}))
+    decode_item(Item("a", str(tmp_path / "a.wav"), {}))
 
 
 def test_speech_commands_lists_that_are_not_text_are_refused_naming_the_member(tmp_path):
@@ -302,14 +303,14 @@ def test_a_file_name_that_is_not_utf8_is_refused_naming_it(tmp_path):
   name = os.fsdecode(b"caf\xe9.wav")  # Latin-1, as an old archive tool leaves it
   (tmp_path / name).write_bytes(wav_bytes(clip(1), SECOND))
   with pytest.raises(UserError, match=r"caf\\xe9\.wav'?: the file's name is not UTF-8"):
-    generation.decode_item(generation.Item(name[:-4], str(tmp_path / name), {}))
+    decode_item(Item(name[:-4], str(tmp_path / name), {}))
 
 
 def test_a_windowed_file_shorter_than_one_window_is_undecodable_not_dropped(tmp_path):
   (tmp_path / "noise.wav").write_bytes(wav_bytes(clip(1, seconds=0.5), SECOND))
-  item = generation.Item("noise", str(tmp_path / "noise.wav"), {}, window=(SECOND, SECOND // 2))
+  item = Item("noise", str(tmp_path / "noise.wav"), {}, window=(SECOND, SECOND // 2))
   with pytest.raises(audio.AudioDecodeError, match="noise.wav: 8000 samples, shorter than one 16000-sample window"):
-    generation.decode_item(item)
+    decode_item(item)
 
 
 def test_a_streamed_flac_that_declares_no_length_is_read_whole_and_refused_when_cut(tmp_path):

@@ -3,7 +3,7 @@
 import pytest
 from tensorflow_datasets.audio import crema_d as tfds_crema_d  # TFDS's reference implementation
 
-from nossbench.splits import speaker_shuffle
+from nossbench import speaker_shuffle
 
 CREMA_D_ACTORS = [str(a) for a in range(1001, 1092)]
 

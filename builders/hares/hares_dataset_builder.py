@@ -13,38 +13,66 @@ whatever the reader or the build left out (`build_report_<split>`, `missing`, `u
 import collections
 import dataclasses
 import functools
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import tensorflow_datasets as tfds
-from absl import logging
 from etils import epath
 
-from nossbench import UserError
+from nossbench import UserError, speaker_shuffle
 from nossbench.builders import audio, generation
 from nossbench.builders.hares import supplied_lists
-from nossbench.builders.sources import (Clip, MemberClip, audioset, birdsong, esc50, fluent_speech_commands,
-                                        magnatagatune, nsynth, speech_commands, tut18, voxceleb, voxforge)
-from nossbench.splits import speaker_shuffle
+from nossbench.builders.items import Item
+from nossbench.builders.sources import (SPLITS, Clip, Plan, audioset, birdsong, clip_item, esc50,
+                                        fluent_speech_commands, magnatagatune, nsynth, speech_commands, tut18,
+                                        voxceleb, voxforge)
 
-SPLITS = ("train", "validation", "test")
 AUDIO_NOTE = f" Audio: 16 kHz mono int16, downmixed and resampled with {audio.RESAMPLER} where needed."
 # metadata `split_kind`: the split the dataset (or the TFDS builder HARES used) defines; the lists the user
 # supplied for birdsong/tut18; or, without them, the documented fallback split of those two.
 SPLIT_KINDS = ("official", "supplied lists", "fallback")
+# A config whose stored data changed since sets its own version, with these notes and its own.
+RELEASE_NOTES = {
+    "1.0.0": "The twelve HARES tasks.",
+    "1.1.0": ("audio stored as raw int16 bytes (generation.Int16Audio, as noss) instead of TFDS's int64 varints; "
+              "it reads back as the same int16 arrays. Metadata split_kind. speech_commands_*: absent "
+              "testing_list.txt files are reported."),
+}
+
+
+def listed_plan(list_splits: Callable[[epath.Path], tuple[dict[str, list[Clip]], dict]], user_lists: bool,
+                dl_manager, task: str) -> Plan:
+  """Datasets whose reader lists every clip with its split: official, fallback or user-supplied lists.
+
+  `list_splits(manual_dir)` gives (clips per split, notes for the metadata, absent files under "absent");
+  with `user_lists`, HARES's split is the user's hares_splits/ lists when given, else the reader's.
+  """
+  manual_dir = epath.Path(dl_manager.manual_dir)
+  splits, notes = list_splits(manual_dir)
+  absent = notes.pop("absent", {})
+  folder = supplied_lists.find(manual_dir) if user_lists else None
+  notes["split_kind"] = "supplied lists" if folder else "fallback" if user_lists else "official"
+  if folder:
+    clips = [c for split in SPLITS for c in splits[split]]
+    splits, absent, notes["unlisted"] = supplied_lists.apply(task, folder, clips, absent)
+    notes["split_source"] = f"supplied lists: {folder}/{{train,validation,test}}.txt"
+  return Plan(clips=splits, absent=absent, metadata=notes)
+
+
+def _listed(list_splits, user_lists=False):
+  return functools.partial(listed_plan, list_splits, user_lists)
 
 
 @dataclasses.dataclass
 class HaresConfig(tfds.core.BuilderConfig):
-  layout: str = "listed"  # which Builder._<layout>_splits reads the raw files
+  plan: Callable[..., Plan] | None = None  # plan(dl_manager, task): what each split is built from
+  split_source: str = ""  # metadata split_source where the plan does not say (split_kind is then "official")
   labels: Sequence[str] = ()  # class names; empty when `vocabulary` reads them from the download
   vocabulary: Callable[[epath.Path], tuple[Sequence[str], Sequence[str]]] | None = None  # (names, display)
   num_classes: int = 0  # with `vocabulary`
   multi_label: bool = False  # a `labels` sequence instead of one `label`
-  list_splits: Callable[[epath.Path], tuple[dict[str, list[Clip]], dict]] | None = None  # layout "listed"
   extras: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # feature -> clip attribute of that name
-  supplied_lists: bool = False  # HARES's split is a user-supplied list (hares_splits/); else the reader's fallback
   beam: bool = False  # generate through Apache Beam (datasets too large for one machine)
   manual_download_instructions: str = ""
   homepage: str = ""
@@ -58,7 +86,7 @@ AUDIOSET = HaresConfig(
         "balanced_train_segments, test = eval_segments; listed segments whose clip was not downloaded are "
         "counted and listed in the metadata (`missing`), never fatal." + AUDIO_NOTE),
     vocabulary=audioset.read_vocabulary,
-    num_classes=audioset.NUM_CLASSES, multi_label=True, list_splits=audioset.list_splits, beam=True,
+    num_classes=audioset.NUM_CLASSES, multi_label=True, plan=_listed(audioset.list_splits), beam=True,
     manual_download_instructions=audioset.MANUAL_DOWNLOAD_INSTRUCTIONS,
     homepage="https://research.google.com/audioset/")
 
@@ -69,8 +97,8 @@ BIRDSONG = HaresConfig(
         "(freefield1010, warblr, BirdVox-DCASE-20k; `source`). Split: the HARES lists of Tagliasacchi et al. "
         f"from <manual_dir>/{supplied_lists.FOLDER}/ when supplied, otherwise the fallback: "
         f"{birdsong.FALLBACK}. The metadata's `split_source` says which." + AUDIO_NOTE),
-    labels=birdsong.LABELS, list_splits=birdsong.list_splits, extras={"source": tfds.features.Text()},
-    supplied_lists=True, manual_download_instructions=birdsong.MANUAL_DOWNLOAD_INSTRUCTIONS,
+    labels=birdsong.LABELS, plan=_listed(birdsong.list_splits, user_lists=True),
+    extras={"source": tfds.features.Text()}, manual_download_instructions=birdsong.MANUAL_DOWNLOAD_INSTRUCTIONS,
     homepage="https://dcase.community/challenge2018/task-bird-audio-detection")
 
 TUT18 = HaresConfig(
@@ -81,8 +109,8 @@ TUT18 = HaresConfig(
         f"<manual_dir>/{supplied_lists.FOLDER}/ when supplied, otherwise the fallback: {tut18.FALLBACK}. "
         "Each example keeps its recording `location`; the metadata's `split_source` says which split was "
         "used." + AUDIO_NOTE),
-    labels=tut18.LABELS, list_splits=tut18.list_splits, extras={"location": tfds.features.Text()},
-    supplied_lists=True, manual_download_instructions=tut18.MANUAL_DOWNLOAD_INSTRUCTIONS,
+    labels=tut18.LABELS, plan=_listed(tut18.list_splits, user_lists=True),
+    extras={"location": tfds.features.Text()}, manual_download_instructions=tut18.MANUAL_DOWNLOAD_INSTRUCTIONS,
     homepage="https://zenodo.org/record/1228142")
 
 ESC50 = HaresConfig(
@@ -91,7 +119,7 @@ ESC50 = HaresConfig(
         "ESC-50 environmental sound classification (50 classes). Canonical split from the official folds "
         "(1-3 train, 4 validation, 5 test); every example keeps its `fold` (1-5) for the official 5-fold "
         "cross-validation." + AUDIO_NOTE),
-    labels=esc50.LABELS, list_splits=esc50.list_splits, extras={"fold": np.int32},
+    labels=esc50.LABELS, plan=_listed(esc50.list_splits), extras={"fold": np.int32},
     manual_download_instructions=esc50.MANUAL_DOWNLOAD_INSTRUCTIONS,
     homepage="https://github.com/karolpiczak/ESC-50")
 
@@ -100,7 +128,7 @@ FLUENT_SPEECH_COMMANDS = HaresConfig(
     description=(
         "Fluent Speech Commands intent classification (31 intents, `<action>_<object>_<location>`), the "
         "official speaker-disjoint train/valid/test CSVs." + AUDIO_NOTE),
-    labels=fluent_speech_commands.LABELS, list_splits=fluent_speech_commands.list_splits,
+    labels=fluent_speech_commands.LABELS, plan=_listed(fluent_speech_commands.list_splits),
     manual_download_instructions=fluent_speech_commands.MANUAL_DOWNLOAD_INSTRUCTIONS,
     homepage="https://fluent.ai/fluent-speech-commands-a-dataset-for-spoken-language-understanding-research/")
 
@@ -109,7 +137,7 @@ NSYNTH_INSTRUMENT = HaresConfig(
     description=(
         "NSynth instrument family classification (11 families), official instrument-disjoint "
         "nsynth-train/valid/test; each example keeps its `instrument`." + AUDIO_NOTE),
-    labels=nsynth.FAMILIES, list_splits=functools.partial(nsynth.list_splits, target="instrument_family"),
+    labels=nsynth.FAMILIES, plan=_listed(functools.partial(nsynth.list_splits, target="instrument_family")),
     extras={"instrument": tfds.features.Text()}, beam=True,
     manual_download_instructions=nsynth.MANUAL_DOWNLOAD_INSTRUCTIONS,
     homepage="https://magenta.tensorflow.org/datasets/nsynth")
@@ -119,7 +147,7 @@ NSYNTH_PITCH = HaresConfig(
     description=(
         "NSynth pitch classification (128 MIDI pitches, labels '0'..'127'), official instrument-disjoint "
         "nsynth-train/valid/test; each example keeps its `instrument`." + AUDIO_NOTE),
-    labels=nsynth.PITCHES, list_splits=functools.partial(nsynth.list_splits, target="pitch"),
+    labels=nsynth.PITCHES, plan=_listed(functools.partial(nsynth.list_splits, target="pitch")),
     extras={"instrument": tfds.features.Text()}, beam=True,
     manual_download_instructions=nsynth.MANUAL_DOWNLOAD_INSTRUCTIONS,
     homepage="https://magenta.tensorflow.org/datasets/nsynth")
@@ -130,7 +158,7 @@ MAGNATAGATUNE = HaresConfig(
         "MagnaTagATune music tagging: the 50 most frequent tags, multi-label (`labels`); folders 0-b "
         "train, c validation, d-f test. Clips with none of the 50 tags are kept with no labels and counted "
         "in the metadata." + AUDIO_NOTE),
-    labels=magnatagatune.LABELS, multi_label=True, list_splits=magnatagatune.list_splits,
+    labels=magnatagatune.LABELS, multi_label=True, plan=_listed(magnatagatune.list_splits),
     manual_download_instructions=magnatagatune.MANUAL_DOWNLOAD_INSTRUCTIONS,
     homepage="https://mirg.city.ac.uk/codeapps/the-magnatagatune-dataset")
 
@@ -145,7 +173,9 @@ SPEECH_COMMANDS_V1 = HaresConfig(
         "Background noise is cut into 1 s windows every 0.5 s (`_silence_`). testing_list.txt files missing "
         "from the archive cost this task nothing and are listed in the metadata (`testing_list_absent`). "
         "Downloads the official archives when --manual_dir does not hold them." + AUDIO_NOTE),
-    layout="speech_commands", labels=speech_commands.LABELS,
+    plan=speech_commands.plan, labels=speech_commands.LABELS,
+    split_source=("official: validation_list.txt (+ running_tap windows), the test archive, the rest of the main "
+                  "archive for train"),
     manual_download_instructions=speech_commands.MANUAL_DOWNLOAD_INSTRUCTIONS,
     homepage="https://arxiv.org/abs/1804.03209")
 
@@ -157,7 +187,8 @@ SPEECH_COMMANDS_V2 = HaresConfig(
         "_background_noise_ and the separate 12-class test archive are not used. A file either list names but "
         "the archive lacks stops the build (with skip_bad_audio=True: listed in build_report_<split>). "
         "Downloads the official archives when --manual_dir does not hold them." + AUDIO_NOTE),
-    layout="speech_commands_words", labels=speech_commands.ALL_WORDS,
+    plan=speech_commands.words_plan, labels=speech_commands.ALL_WORDS,
+    split_source="official lists: validation_list.txt, testing_list.txt, the rest of the main archive for train",
     manual_download_instructions=speech_commands.MANUAL_DOWNLOAD_INSTRUCTIONS,
     homepage="https://arxiv.org/abs/1804.03209")
 
@@ -167,9 +198,15 @@ VOXFORGE = HaresConfig(
         "VoxForge language identification (de en es fr it ru) with the splits of noss/voxforge: sessions "
         f"dated before {voxforge.CUTOFF.isoformat()}, archive speakers shuffled with RandomState(0) and cut "
         "0.7/0.1/0.2 as TFDS's voxforge does; example ids <language>/<session>/<wav name>. The metadata's "
-        "`session_counts` gives sessions per split and language (their wav count is known only once read). "
+        "`session_counts` gives sessions per split and language (their wav count is known only once read); "
+        "`voxforge_after_cutoff` and `voxforge_undated` list the sessions left out and those kept undated. "
         "Built with Apache Beam." + AUDIO_NOTE),
-    layout="voxforge", labels=voxforge.LABELS, beam=True,
+    plan=voxforge.plan, labels=voxforge.LABELS, beam=True,
+    split_source=("as noss/voxforge: speakers shuffled with RandomState(0), cut at "
+                  f"{list(speaker_shuffle.NOSS_FRACTIONS)}"),
+    version="1.2.0",
+    release_notes=RELEASE_NOTES | {"1.2.0": ("Metadata after_cutoff renamed voxforge_after_cutoff (as noss/voxforge); "
+                                             "voxforge_undated added. Examples unchanged.")},
     manual_download_instructions=voxforge.MANUAL_DOWNLOAD_INSTRUCTIONS, homepage="http://www.voxforge.org/")
 
 VOXCELEB = HaresConfig(
@@ -177,8 +214,13 @@ VOXCELEB = HaresConfig(
     description=(
         "VoxCeleb1 speaker identification (1,251 speakers, label = speaker id) with iden_split.txt's "
         "train/validation/test, read from both the dev and the test archive (as noss/voxceleb); each example "
-        "keeps its `youtube_id`. Built with Apache Beam." + AUDIO_NOTE),
-    layout="voxceleb", labels=voxceleb.SPEAKERS, extras={"youtube_id": tfds.features.Text()}, beam=True,
+        "keeps its `youtube_id`. Files in the archives that iden_split.txt does not list are not built and are "
+        "listed in the metadata (`voxceleb_unlisted`). Built with Apache Beam." + AUDIO_NOTE),
+    plan=voxceleb.plan, labels=voxceleb.SPEAKERS, extras={"youtube_id": tfds.features.Text()}, beam=True,
+    split_source="official iden_split.txt (1 train, 2 validation, 3 test)",
+    version="1.2.0",
+    release_notes=RELEASE_NOTES | {"1.2.0": ("Metadata unlisted renamed voxceleb_unlisted (as noss/voxceleb). "
+                                             "Examples unchanged.")},
     manual_download_instructions=voxceleb.MANUAL_DOWNLOAD_INSTRUCTIONS, homepage=voxceleb.HOMEPAGE)
 
 
@@ -205,26 +247,12 @@ def check_unique_ids(task: str, splits: Mapping[str, list[Clip]]) -> None:
       seen[clip.example_id] = clip.path
 
 
-def as_word_item(item: generation.Item, task: str) -> generation.Item:
-  """A Speech Commands item relabelled with its word folder, for the 35-word task."""
-  word = item.member.split("/")[0]
-  if word not in speech_commands.ALL_WORDS:
-    raise UserError(f"{task}: {item.name} is in folder {word!r}, not one of the 35 words of Speech Commands "
-                    f"v0.02 ({', '.join(speech_commands.ALL_WORDS)}); use the official v0.02 archive.")
-  return dataclasses.replace(item, features=dict(item.features, label=word))
-
-
 class Builder(generation.AudioBuilder):
   """HARES tasks built from the datasets' raw layouts in manual_dir."""
 
   name = "hares"
   VERSION = tfds.core.Version("1.1.0")
-  RELEASE_NOTES = {
-      "1.0.0": "The twelve HARES tasks.",
-      "1.1.0": ("audio stored as raw int16 bytes (generation.Int16Audio, as noss) instead of TFDS's int64 varints; "
-                "it reads back as the same int16 arrays. Metadata split_kind. speech_commands_*: absent "
-                "testing_list.txt files are reported."),
-  }
+  RELEASE_NOTES = RELEASE_NOTES
   BUILDER_CONFIGS = [AUDIOSET, BIRDSONG, TUT18, ESC50, SPEECH_COMMANDS_V1, SPEECH_COMMANDS_V2,
                      FLUENT_SPEECH_COMMANDS, VOXFORGE, VOXCELEB, NSYNTH_INSTRUMENT, NSYNTH_PITCH, MAGNATAGATUNE]
   BEAM_CONFIGS = frozenset(c.name for c in BUILDER_CONFIGS if c.beam)
@@ -232,16 +260,8 @@ class Builder(generation.AudioBuilder):
   pkg_dir_path = epath.Path(__file__).parent
 
   @property
-  def MANUAL_DOWNLOAD_INSTRUCTIONS(self):  # pylint: disable=invalid-name
-    return self.builder_config.manual_download_instructions
-
-  @property
   def target(self) -> str:
     return "labels" if self.builder_config.multi_label else "label"
-
-  @property
-  def task(self) -> str:
-    return f"{self.name}/{self.builder_config.name}"
 
   def _info(self) -> tfds.core.DatasetInfo:
     config = self.builder_config
@@ -263,14 +283,32 @@ class Builder(generation.AudioBuilder):
     )
 
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
+    config = self.builder_config
     self.info.metadata["labels"] = self._label_names(dl_manager)
-    return getattr(self, f"_{self.builder_config.layout}_splits")(dl_manager)
-
-  def _generate_examples(self, report: generation.Report, items=None, units=None, to_items=None):
-    """A generator (items, decoded in a local pool) or, for Beam configs, a PTransform (units or items)."""
-    if self.builder_config.beam:
-      return self.beam_examples(items if units is None else units, report, to_items)
-    return self.generate(items, report)
+    plan = config.plan(dl_manager, self.task)
+    notes = {"split_kind": "official", "split_source": config.split_source} | plan.metadata
+    if plan.clips is not None:
+      check_unique_ids(self.task, plan.clips)
+      empty = [split for split in SPLITS if not plan.clips[split]]
+      if empty:
+        raise UserError(f"{self.task}: the {' and '.join(empty)} split would be empty ({notes['split_source']}); "
+                        "check that --manual_dir holds the whole dataset.")
+      notes["label_counts"] = label_counts(plan.clips, config.multi_label)
+    elif plan.to_items:  # work units (VoxForge's sessions): their files are known only once read
+      notes["session_counts"] = {split: dict(collections.Counter(u.label for u in plan.units[split]))
+                                 for split in SPLITS}
+    self.info.metadata.update(notes)
+    generators = {}
+    for split in SPLITS:
+      report = self.report(split)
+      report.absent(plan.absent.get(split, []))
+      if plan.clips is not None:
+        generators[split] = self._generate_examples(report, self._items(plan.clips[split]))
+      elif plan.to_items:
+        generators[split] = self._generate_examples(report, plan.units[split], plan.to_items)
+      else:  # Items read as they are generated (Speech Commands): counted as they pass
+        generators[split] = self._counted(split, self._generate_examples(report, plan.units[split]))
+    return generators
 
   def _label_names(self, dl_manager) -> list[str]:
     """The vocabulary; one read from the download (audioset) is set on the ClassLabel feature here."""
@@ -283,84 +321,13 @@ class Builder(generation.AudioBuilder):
     self.info.metadata["label_display_names"] = display_names
     return names
 
-  def _items(self, clips: list[Clip]) -> list[generation.Item]:
+  def _items(self, clips: list[Clip]) -> list[Item]:
     """The clips' Items: label (multi-label: class indices, valid in any Beam worker), speaker, extras."""
     config = self.builder_config
     index = {name: i for i, name in enumerate(self.info.metadata["labels"])}
-    items = []
-    for clip in clips:
-      target = [index[tag] for tag in clip.labels] if config.multi_label else clip.label
-      features = {self.target: target, "speaker_id": clip.speaker_id, **{n: getattr(clip, n) for n in config.extras}}
-      items.append(generation.Item(clip.example_id, clip.path, features,
-                                   member=clip.member if isinstance(clip, MemberClip) else None))
-    return items
-
-  def _clip_splits(self, splits: Mapping[str, list[Clip]], absent: Mapping[str, Iterable[str]], notes: dict):
-    """Generators for listed clips; the notes, vocabulary and label counts go into the metadata."""
-    check_unique_ids(self.task, splits)
-    empty = [split for split in SPLITS if not splits[split]]
-    if empty:
-      raise UserError(f"{self.task}: the {' and '.join(empty)} split would be empty ({notes['split_source']}); "
-                      "check that --manual_dir holds the whole dataset.")
-    for key, value in dict(notes, label_counts=label_counts(splits, self.builder_config.multi_label)).items():
-      self.info.metadata[key] = value
-    generators = {}
-    for split in SPLITS:
-      report = self.report(split)
-      report.absent(absent.get(split, []))
-      generators[split] = self._generate_examples(report, items=self._items(splits[split]))
-    return generators
-
-  def _listed_splits(self, dl_manager):
-    """Datasets whose reader lists every clip with its split: official, fallback or user-supplied lists."""
-    config, manual_dir = self.builder_config, epath.Path(dl_manager.manual_dir)
-    splits, notes = config.list_splits(manual_dir)
-    absent = notes.pop("absent", {})
-    folder = supplied_lists.find(manual_dir) if config.supplied_lists else None
-    notes["split_kind"] = "supplied lists" if folder else "fallback" if config.supplied_lists else "official"
-    if folder:
-      clips = [c for split in SPLITS for c in splits[split]]
-      splits, absent, notes["unlisted"] = supplied_lists.apply(self.task, folder, clips, absent)
-      notes["split_source"] = f"supplied lists: {folder}/{{train,validation,test}}.txt"
-    return self._clip_splits(splits, absent, notes)
-
-  def _voxceleb_splits(self, dl_manager):
-    data = voxceleb.read(dl_manager.manual_dir)
-    if data.unlisted:
-      logging.warning("%s: %d files in the archives are not in iden_split.txt and are not built: %s", self.task,
-                      len(data.unlisted), ", ".join(data.unlisted[:10]))
-    notes = {"split_kind": "official", "split_source": "official iden_split.txt (1 train, 2 validation, 3 test)",
-             "unlisted": data.unlisted}
-    return self._clip_splits(data.splits, data.absent, notes)
-
-  def _assign_speakers(self, speakers) -> dict[str, str]:
-    speaker_split = speaker_shuffle.assign_speakers(speakers)
-    if set(speaker_split.values()) != set(SPLITS):
-      raise UserError(f"{self.task}: {len(speaker_split)} speakers leave a split empty under TFDS's cut "
-                      f"{list(speaker_shuffle.NOSS_FRACTIONS)}; the full dataset has enough.")
-    return speaker_split
-
-  def _voxforge_splits(self, dl_manager):
-    data = voxforge.speaker_splits(dl_manager.manual_dir, self._assign_speakers)
-    self.info.metadata.update(
-        split_kind="official",
-        split_source=("as noss/voxforge: speakers shuffled with RandomState(0), cut at "
-                      f"{list(speaker_shuffle.NOSS_FRACTIONS)}"),
-        session_counts={split: dict(collections.Counter(s.label for s in data.sessions[split])) for split in SPLITS},
-        after_cutoff=data.after_cutoff)
-    generators = {}
-    for split in SPLITS:
-      report = self.report(split)
-      report.absent(data.absent[split])
-      generators[split] = self._generate_examples(report, units=data.sessions[split], to_items=voxforge.session_items)
-    return generators
-
-  def _speech_commands_archives(self, dl_manager) -> dict[str, epath.Path]:
-    try:
-      manual_dir = dl_manager.manual_dir
-    except AssertionError:  # no --manual_dir, or an empty one: download the official archives
-      manual_dir = None
-    return speech_commands.local_archives(manual_dir) or dl_manager.download(speech_commands.URLS)
+    return [clip_item(clip, {self.target: [index[tag] for tag in clip.labels] if config.multi_label else clip.label,
+                             "speaker_id": clip.speaker_id, **{n: getattr(clip, n) for n in config.extras}})
+            for clip in clips]
 
   def _counted(self, split: str, examples):
     """Passes (key, example) pairs on, counting labels; the counts go into the metadata at the end."""
@@ -369,41 +336,3 @@ class Builder(generation.AudioBuilder):
       counts[example["label"]] += 1
       yield key, example
     self.info.metadata.setdefault("label_counts", {})[split] = dict(sorted(counts.items()))
-
-  def _speech_commands_splits(self, dl_manager):
-    """The 12-class task, exactly as noss/speech_commands (and TFDS's speech_commands) builds it."""
-    paths = self._speech_commands_archives(dl_manager)
-    lists = speech_commands.read_official_lists(paths["train"])
-    split_of = speech_commands.twelve_class_split(lists, paths["train"])
-    self.info.metadata.update(
-        split_kind="official",
-        split_source=("official: validation_list.txt (+ running_tap windows), the test archive, the rest of the "
-                      "main archive for train"),
-        testing_list_absent=lists.absent["test"])  # not used here: the test archive is the test split
-    reports = {split: self.report(split) for split in SPLITS}
-    reports["validation"].absent(lists.absent["validation"])
-    items = {
-        "train": speech_commands.items(paths["train"], keep=lambda name: split_of.get(name) == "train"),
-        "validation": speech_commands.items(paths["train"], keep=lambda name: split_of.get(name) == "validation"),
-        "test": speech_commands.items(paths["test"]),
-    }
-    return {split: self._counted(split, self._generate_examples(reports[split], items=items[split]))
-            for split in SPLITS}
-
-  def _speech_commands_words_splits(self, dl_manager):
-    """The 35-word task from the main v0.02 archive and its two lists; background noise is not used."""
-    paths = self._speech_commands_archives(dl_manager)
-    lists = speech_commands.read_official_lists(paths["train"])
-    self.info.metadata.update(
-        split_kind="official",
-        split_source=("official lists: validation_list.txt, testing_list.txt, the rest of the main archive for "
-                      "train"))
-    is_word = lambda name: name.split("/")[0] != speech_commands.BACKGROUND_NOISE  # noqa: E731
-    generators = {}
-    for split in SPLITS:
-      report = self.report(split)
-      report.absent([name for name in lists.absent.get(split, []) if is_word(name)])
-      keep = lambda name, split=split: is_word(name) and lists.split_of.get(name) == split  # noqa: E731
-      items = (as_word_item(item, self.task) for item in speech_commands.items(paths["train"], keep=keep))
-      generators[split] = self._counted(split, self._generate_examples(report, items=items))
-    return generators

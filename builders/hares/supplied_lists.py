@@ -24,10 +24,9 @@ from absl import logging
 from etils import epath
 
 from nossbench import UserError
-from nossbench.builders.sources import Clip, read_text
+from nossbench.builders.sources import SPLITS, Clip, read_text
 
 FOLDER = "hares_splits"
-SPLITS = ("train", "validation", "test")
 HEADER_FIELDS = frozenset({"itemid", "item_id", "filename", "file_name", "file", "path", "example_id", "id", "name",
                            "clip"})
 FORMATS = ("one clip per line, or a table whose first field (up to a tab, comma, semicolon or space; may be "

@@ -5,7 +5,7 @@ Every example holds `example_id`, `audio` (16 kHz mono int16), `label` and `spea
 puts there, except where a config's description names a defect of that builder that is fixed here.
 voxforge and voxceleb generate through Apache Beam (`--beam_pipeline_options` sends them to Dataflow);
 the rest decode in a local process pool. Bad audio and the report in `info.metadata`: see
-`nossbench.builders.generation`.
+`nossbench.builders.bad_audio`.
 """
 
 import dataclasses
@@ -13,27 +13,38 @@ import functools
 from collections.abc import Callable, Sequence
 
 import tensorflow_datasets as tfds
-from absl import logging
 from etils import epath
 
-from nossbench import UserError
+from nossbench import UserError, speaker_shuffle
 from nossbench.builders import audio, generation
-from nossbench.builders.sources import Clip, MemberClip, crema_d, dementiabank, savee, speech_commands, voxceleb, voxforge
-from nossbench.splits import speaker_shuffle
+from nossbench.builders.sources import (SPLITS, Clip, Plan, assign_speakers, clip_item, crema_d, dementiabank, savee,
+                                        speech_commands, voxceleb, voxforge)
 
-SPLITS = ("train", "validation", "test")
 AUDIO_NOTE = f"Audio is stored as 16 kHz mono int16, resampled with {audio.RESAMPLER} where needed."
 SKIP_NOTE = ("An undecodable or missing file stops the build unless the builder option skip_bad_audio=True "
              "is given; skipped files are listed in the metadata (build_report_<split>).")
+# A config whose stored data changed since sets its own version, with these notes and its own.
+RELEASE_NOTES = {"1.0.0": "crema_d.", "1.1.0": "savee, dementiabank, voxforge, voxceleb, speech_commands."}
+
+
+def speaker_shuffle_plan(list_clips: Callable[[epath.Path], list[Clip]], fractions: Sequence[tuple[str, float]],
+                         dl_manager, task: str) -> Plan:
+  """The split of TFDS's crema_d, savee and dementiabank: the clips' speakers shuffled and cut."""
+  clips = list_clips(dl_manager.manual_dir)
+  speaker_split = assign_speakers(task, (c.speaker_id for c in clips), fractions)
+  return Plan(clips={split: [c for c in clips if speaker_split[c.speaker_id] == split] for split in SPLITS})
+
+
+def _shuffled(list_clips, fractions=speaker_shuffle.NOSS_FRACTIONS):
+  return functools.partial(speaker_shuffle_plan, list_clips, fractions)
 
 
 @dataclasses.dataclass
 class NossConfig(tfds.core.BuilderConfig):
   labels: Sequence[str] = ()
-  layout: str = "speaker_shuffle"  # which Builder._<layout>_splits reads the raw files
-  list_clips: Callable[[epath.Path], list[Clip]] | None = None  # for layout speaker_shuffle
-  split_fractions: Sequence[tuple[str, float]] = speaker_shuffle.NOSS_FRACTIONS
-  text_features: Sequence[str] = ()  # task extras, stored as text
+  plan: Callable[..., Plan] | None = None  # plan(dl_manager, task): what each split is built from
+  extras: Sequence[str] = ()  # task extras: clip attributes of these names, stored as text
+  verification_trials: bool = False  # metadata verification_trials from the plan's (VoxCeleb's) trials
   manual_download_instructions: str = ""
   homepage: str = ""
 
@@ -51,7 +62,7 @@ CREMA_D = NossConfig(
         "out because they were missing from its mirror; all-zero clips (the dataset has one) are kept "
         "and counted in the metadata (build_report_<split>.silent)."),
     labels=crema_d.LABELS,
-    list_clips=crema_d.list_clips,
+    plan=_shuffled(crema_d.list_clips),
     manual_download_instructions=crema_d.MANUAL_DOWNLOAD_INSTRUCTIONS,
     homepage="https://github.com/CheyneyComputerScience/CREMA-D",
 )
@@ -64,8 +75,7 @@ SAVEE = NossConfig(
         "RandomState(0), cut 0.6/0.2/0.2). Read from AudioData.zip without extracting it; example ids are "
         "<speaker>/<file name> (TFDS: <speaker>_<file name>). Unlike TFDS, upper-case .WAV names count too."),
     labels=savee.LABELS,
-    list_clips=savee.list_clips,
-    split_fractions=speaker_shuffle.SAVEE_FRACTIONS,
+    plan=_shuffled(savee.list_clips, speaker_shuffle.SAVEE_FRACTIONS),
     manual_download_instructions=savee.MANUAL_DOWNLOAD_INSTRUCTIONS,
     homepage="http://kahlan.eps.surrey.ac.uk/savee/",
 )
@@ -78,7 +88,7 @@ DEMENTIABANK = NossConfig(
         "cut 0.7/0.1/0.2). Example ids are <Control|Dementia>/<file name> (TFDS: the file name), so equal "
         "names in both folders stay distinct. Unlike TFDS, upper-case .MP3 names count too."),
     labels=dementiabank.LABELS,
-    list_clips=dementiabank.list_clips,
+    plan=_shuffled(dementiabank.list_clips),
     manual_download_instructions=dementiabank.MANUAL_DOWNLOAD_INSTRUCTIONS,
     homepage="https://dementia.talkbank.org/",
 )
@@ -89,10 +99,11 @@ VOXFORGE = NossConfig(
         "VoxForge language identification (de en es fr it ru), speaker-disjoint splits as TFDS's voxforge "
         "(archive speakers shuffled with RandomState(0), cut 0.7/0.1/0.2). TFDS describes a cut-off at "
         f"{voxforge.CUTOFF.isoformat()} but never applies it; here sessions dated on or after it are left out "
-        "before the shuffle (listed in the metadata, voxforge_after_cutoff). Example ids are "
+        "before the shuffle (listed in the metadata, voxforge_after_cutoff; sessions whose archive name carries "
+        "no date are kept, as TFDS keeps them, and listed in voxforge_undated). Example ids are "
         "<language>/<session>/<wav name>. Built with Apache Beam."),
     labels=voxforge.LABELS,
-    layout="voxforge",
+    plan=voxforge.plan,
     manual_download_instructions=voxforge.MANUAL_DOWNLOAD_INSTRUCTIONS,
     homepage="http://www.voxforge.org/",
 )
@@ -110,8 +121,9 @@ VOXCELEB = NossConfig(
         "verification_trials_dropped: [veri_test.txt line, reason]. "
         "Example ids are <speaker>/<YouTube id>/<n>. Built with Apache Beam."),
     labels=voxceleb.SPEAKERS,
-    layout="voxceleb",
-    text_features=("youtube_id",),
+    plan=voxceleb.plan,
+    extras=("youtube_id",),
+    verification_trials=True,
     manual_download_instructions=voxceleb.MANUAL_DOWNLOAD_INSTRUCTIONS,
     homepage=voxceleb.HOMEPAGE,
 )
@@ -125,18 +137,16 @@ SPEECH_COMMANDS = NossConfig(
         "is cut into 1 s windows every 0.5 s, ids <file>#<start sample>; TFDS drops the last window when it "
         "ends exactly at the end of the file, here it is kept. speaker_id is the hash before _nohash_ "
         "(empty for noise and test _silence_ clips). TFDS skips undecodable clips silently; here the "
-        "bad-audio policy applies."),
+        "bad-audio policy applies. testing_list.txt files missing from the main archive cost this task nothing "
+        "(the test archive is its test split) and are listed in the metadata (testing_list_absent)."),
     labels=speech_commands.LABELS,
-    layout="speech_commands",
+    plan=speech_commands.plan,
+    version="1.2.0",
+    release_notes=RELEASE_NOTES | {"1.2.0": "Metadata testing_list_absent, as hares/speech_commands_v1. "
+                                            "Examples unchanged."},
     manual_download_instructions=speech_commands.MANUAL_DOWNLOAD_INSTRUCTIONS,
     homepage="https://arxiv.org/abs/1804.03209",
 )
-
-
-def _clip_item(clip: Clip, *extras: str) -> generation.Item:
-  features = {"label": clip.label, "speaker_id": clip.speaker_id} | {name: getattr(clip, name) for name in extras}
-  return generation.Item(clip.example_id, clip.path, features,
-                         member=clip.member if isinstance(clip, MemberClip) else None)
 
 
 class Builder(generation.AudioBuilder):
@@ -144,15 +154,11 @@ class Builder(generation.AudioBuilder):
 
   name = "noss"
   VERSION = tfds.core.Version("1.1.0")
-  RELEASE_NOTES = {"1.0.0": "crema_d.", "1.1.0": "savee, dementiabank, voxforge, voxceleb, speech_commands."}
+  RELEASE_NOTES = RELEASE_NOTES
   BUILDER_CONFIGS = [CREMA_D, SAVEE, DEMENTIABANK, VOXFORGE, VOXCELEB, SPEECH_COMMANDS]
   BEAM_CONFIGS = frozenset({"voxforge", "voxceleb"})
   # TFDS would look for README.md etc. next to the top package; point it at this folder instead.
   pkg_dir_path = epath.Path(__file__).parent
-
-  @property
-  def MANUAL_DOWNLOAD_INSTRUCTIONS(self):  # pylint: disable=invalid-name
-    return self.builder_config.manual_download_instructions
 
   def _info(self) -> tfds.core.DatasetInfo:
     config = self.builder_config
@@ -163,85 +169,37 @@ class Builder(generation.AudioBuilder):
             "audio": generation.Int16Audio(),
             "label": tfds.features.ClassLabel(names=list(config.labels)),
             "speaker_id": tfds.features.Text(),
-        } | {name: tfds.features.Text() for name in config.text_features}),
+        } | {name: tfds.features.Text() for name in config.extras}),
         supervised_keys=("audio", "label"),
         homepage=config.homepage,
         metadata=self.new_metadata(),
     )
 
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
-    return getattr(self, f"_{self.builder_config.layout}_splits")(dl_manager)
-
-  def _generate_examples(self, report: generation.Report, items=None, units=None, to_items=None):
-    """A generator (items, decoded in a local pool) or a Beam PTransform (units)."""
-    if units is not None:
-      return self.beam_examples(units, report, to_items)
-    return self.generate(items, report)
-
-  def _assign_speakers(self, speakers) -> dict[str, str]:
     config = self.builder_config
-    speaker_split = speaker_shuffle.assign_speakers(speakers, config.split_fractions)
-    empty = [name for name, _ in config.split_fractions if name not in speaker_split.values()]
-    if empty:
-      raise UserError(
-          f"noss/{config.name}: {len(speaker_split)} speakers leave the {' and '.join(empty)} split empty "
-          f"under TFDS's cut at cumulative fractions {list(config.split_fractions)} (e.g. 10 speakers cut "
-          "at int(0.7999999999999999 * 10) = 7 give validation none); the full dataset has enough.")
-    return speaker_split
-
-  def _speaker_shuffle_splits(self, dl_manager):
-    clips = self.builder_config.list_clips(dl_manager.manual_dir)
-    speaker_split = self._assign_speakers(c.speaker_id for c in clips)
-    return {split: self._generate_examples(
-        self.report(split), items=[_clip_item(c) for c in clips if speaker_split[c.speaker_id] == split])
-            for split in SPLITS}
-
-  def _voxforge_splits(self, dl_manager):
-    data = voxforge.speaker_splits(dl_manager.manual_dir, self._assign_speakers)
-    self.info.metadata.update(voxforge_after_cutoff=data.after_cutoff, voxforge_undated=data.undated)
+    plan = config.plan(dl_manager, self.task)
+    self.info.metadata.update(plan.metadata)
     splits = {}
     for split in SPLITS:
       report = self.report(split)
-      report.absent(data.absent[split])
-      splits[split] = self._generate_examples(report, units=data.sessions[split], to_items=voxforge.session_items)
+      report.absent(plan.absent.get(split, []))
+      units = plan.units[split] if plan.clips is None else [
+          clip_item(c, {"label": c.label, "speaker_id": c.speaker_id, **{n: getattr(c, n) for n in config.extras}})
+          for c in plan.clips[split]]
+      splits[split] = self._generate_examples(report, units, plan.to_items)
+    if config.verification_trials:
+      self._verification_trials(plan)
     return splits
 
-  def _voxceleb_splits(self, dl_manager):
-    data = voxceleb.read(dl_manager.manual_dir)
-    if data.unlisted:
-      logging.warning("voxceleb: %d files in the archives are not in iden_split.txt and are not built: %s",
-                      len(data.unlisted), ", ".join(data.unlisted[:10]))
-    splits = {}
-    for split in SPLITS:
-      report = self.report(split)
-      report.absent(data.absent[split])
-      splits[split] = self._generate_examples(report, units=[_clip_item(c, "youtube_id") for c in data.splits[split]])
-    unbuilt = voxceleb.verification_trials(data.trials, data.unbuilt, {})["verification_trials_dropped"]
+  def _verification_trials(self, plan: voxceleb.VoxCelebPlan) -> None:
+    """Metadata verification_trials(_dropped): veri_test.txt's trials between examples that were built."""
+    unbuilt = voxceleb.verification_trials(plan.trials, plan.unbuilt, {})["verification_trials_dropped"]
     if unbuilt and not self.skip_bad_audio:
       raise UserError(
-          f"noss/voxceleb: {len(unbuilt)} verification trials of veri_test.txt name files that are not built, "
+          f"{self.task}: {len(unbuilt)} verification trials of veri_test.txt name files that are not built, "
           f"e.g. {unbuilt[0][0]!r} ({unbuilt[0][1]}). Put the files back or rebuild with "
-          "`tfds build noss/voxceleb/skip_bad_audio=True ...` to drop those trials; they are then listed in "
+          f"`tfds build {self.task}/skip_bad_audio=True ...` to drop those trials; they are then listed in "
           "the metadata under 'verification_trials_dropped'.")
     # Which trials stay is known once the pipeline has skipped any undecodable file (skip_bad_audio=True).
     self.after_splits(SPLITS, ("verification_trials", "verification_trials_dropped"),
-                      functools.partial(voxceleb.verification_trials, data.trials, data.unbuilt))
-    self.info.metadata["voxceleb_unlisted"] = data.unlisted
-    return splits
-
-  def _speech_commands_splits(self, dl_manager):
-    try:
-      manual_dir = dl_manager.manual_dir
-    except AssertionError:  # no --manual_dir, or an empty one: download the official archives
-      manual_dir = None
-    paths = speech_commands.local_archives(manual_dir) or dl_manager.download(speech_commands.URLS)
-    split_of, absent = speech_commands.read_lists(paths["train"])
-    reports = {split: self.report(split) for split in SPLITS}
-    reports["validation"].absent(absent)
-    return {
-        "train": self._generate_examples(reports["train"], items=speech_commands.items(
-            paths["train"], keep=lambda name: split_of.get(name) == "train")),
-        "validation": self._generate_examples(reports["validation"], items=speech_commands.items(
-            paths["train"], keep=lambda name: split_of.get(name) == "validation")),
-        "test": self._generate_examples(reports["test"], items=speech_commands.items(paths["test"])),
-    }
+                      functools.partial(voxceleb.verification_trials, plan.trials, plan.unbuilt))

@@ -1,6 +1,8 @@
 """Raw-layout readers, one module per source dataset, shared by the `noss` and `hares` builders.
 
-A reader turns a user's download (manual_dir) into a sorted list of `Clip`s without decoding audio.
+A reader turns a user's download (manual_dir) into a sorted list of `Clip`s without decoding audio. A
+dataset that both benchmarks build (VoxForge, VoxCeleb, Speech Commands) also has a `plan` function
+returning one `Plan`, so the two builders cannot split, report or describe it differently.
 
 Every metadata file (CSV/TSV/JSON/list) goes through `read_text` and every folder listing through
 `walk`/`files_in`, so the whole class of broken inputs gets one answer: a UserError naming the file (and
@@ -14,11 +16,15 @@ import csv
 import dataclasses
 import io
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 from etils import epath
 
-from nossbench import UserError, userfiles
+from nossbench import UserError, speaker_shuffle, userfiles
+from nossbench.builders.items import Item
+
+SPLITS = ("train", "validation", "test")
 
 MAX_TEXT_BYTES = 1 << 30  # the largest metadata file, AudioSet's unbalanced_train_segments.csv, is ~ 100 MB
 
@@ -34,6 +40,41 @@ class Clip:
 @dataclasses.dataclass(frozen=True)
 class MemberClip(Clip):
   member: str  # the file's name inside the zip archive at `path`
+
+
+def clip_item(clip: Clip, features: dict[str, Any]) -> Item:
+  """The Item decoding `clip` (a zip member for a MemberClip) into an example with `features`."""
+  member = clip.member if isinstance(clip, MemberClip) else None
+  return Item(clip.example_id, clip.path, features, member=member)
+
+
+@dataclasses.dataclass
+class Plan:
+  """One source dataset's build, whichever benchmark builds it.
+
+  Per split either `clips` (the builder makes their Items, with its own label encoding) or `units`: Items,
+  or work units that the module-level `to_items` opens into Items (Beam). `absent`: files the dataset's
+  lists name that the download lacks (the bad-audio policy decides). `metadata`: what the reader found or
+  left out, under the same keys in noss and hares (e.g. `voxforge_after_cutoff`).
+  """
+  clips: dict[str, list[Clip]] | None = None
+  units: dict[str, Iterable] | None = None
+  to_items: Callable[[Any], Iterable[Item]] | None = None
+  absent: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+  metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def assign_speakers(task: str, speakers: Iterable[str],
+                    fractions: Sequence[tuple[str, float]] = speaker_shuffle.NOSS_FRACTIONS) -> dict[str, str]:
+  """TFDS's speaker shuffle and cut (`speaker_shuffle.assign_speakers`); a split left empty is an error."""
+  speaker_split = speaker_shuffle.assign_speakers(speakers, fractions)
+  empty = [name for name, _ in fractions if name not in speaker_split.values()]
+  if empty:
+    raise UserError(
+        f"{task}: {len(speaker_split)} speakers leave the {' and '.join(empty)} split empty under TFDS's cut at "
+        f"cumulative fractions {list(fractions)} (e.g. 10 speakers cut at int(0.7999999999999999 * 10) = 7 give "
+        "validation none); the full dataset has enough.")
+  return speaker_split
 
 
 def read_text(path, dataset: str) -> str:

@@ -5,7 +5,7 @@ BirdVoxDCASE20k_csvpublic.csv) and a folder of `<itemid>.wav`.
 
 The challenge's evaluation labels are not public. The fallback split used here when the HARES lists
 (Tagliasacchi et al.) are not supplied: every clip goes by a number in [0, 1) computed from its example
-id alone (`splits.hashing.stable_unit("birdsong", id)`, from sha256): below 0.8 train, below 0.9
+id alone (`hashing.stable_unit("birdsong", id)`, from sha256): below 0.8 train, below 0.9
 validation, else test.
 A clip's split never depends on which other clips exist.
 """
@@ -14,9 +14,8 @@ import dataclasses
 
 from etils import epath
 
-from nossbench import UserError
+from nossbench import UserError, hashing
 from nossbench.builders.sources import Clip, csv_records, walk
-from nossbench.splits import hashing
 
 LABELS = ("no_bird", "bird")  # indexed by `hasbird`
 CSV_FILES = ("ff1010bird_metadata_2018.csv", "warblrb10k_public_metadata_2018.csv",

@@ -19,7 +19,9 @@ from absl import logging
 from etils import epath
 
 from nossbench import UserError
-from nossbench.builders import archives, audio, generation
+from nossbench.builders import archives, audio, tfds_compat
+from nossbench.builders.items import Item
+from nossbench.builders.sources import SPLITS, Plan
 
 WORDS = ("down", "go", "left", "no", "off", "on", "right", "stop", "up", "yes")
 SILENCE, UNKNOWN, BACKGROUND_NOISE = "_silence_", "_unknown_", "_background_noise_"
@@ -111,12 +113,6 @@ def twelve_class_split(lists: OfficialLists, main_archive) -> dict[str, str]:
   return {wav: split for wav, split in lists.split_of.items() if split != "test"}
 
 
-def read_lists(main_archive) -> tuple[dict[str, str], list[str]]:
-  """The 12-class view (`twelve_class_split`) and the validation files that are absent."""
-  lists = read_official_lists(main_archive)
-  return twelve_class_split(lists, main_archive), lists.absent["validation"]
-
-
 def items(archive, keep=lambda name: True):
   """Items for the archive's wavs that `keep` accepts; background noise is cut into 1 s windows."""
   for name, data in archives.iter_tar(archive, wanted=lambda n: n.lower().endswith(".wav") and keep(n)):
@@ -124,5 +120,48 @@ def items(archive, keep=lambda name: True):
       continue
     example_id = name.rsplit(".", 1)[0]
     window = WINDOW if name.split("/")[0] == BACKGROUND_NOISE else None
-    yield generation.Item(example_id, str(archive), {"label": label_of(name), "speaker_id": speaker_of(name)},
+    yield Item(example_id, str(archive), {"label": label_of(name), "speaker_id": speaker_of(name)},
                           member=name, data=data, window=window)
+
+
+def _archives(dl_manager) -> dict[str, epath.Path]:
+  """Both archives from --manual_dir, or downloaded when it is not given or holds neither."""
+  return local_archives(tfds_compat.manual_dir_or_none(dl_manager)) or dl_manager.download(URLS)
+
+
+def plan(dl_manager, task: str) -> Plan:  # pylint: disable=unused-argument  (every plan is named by its task)
+  """The 12-class task of TFDS's speech_commands; testing_list.txt files absent from the main archive cost
+  it nothing (its test split is the test archive) and are recorded (metadata `testing_list_absent`)."""
+  paths = _archives(dl_manager)
+  lists = read_official_lists(paths["train"])
+  split_of = twelve_class_split(lists, paths["train"])
+  return Plan(
+      units={"train": items(paths["train"], keep=lambda name: split_of.get(name) == "train"),
+             "validation": items(paths["train"], keep=lambda name: split_of.get(name) == "validation"),
+             "test": items(paths["test"])},
+      absent={"validation": lists.absent["validation"]},
+      metadata={"testing_list_absent": lists.absent["test"]})
+
+
+def as_word_item(item: Item, task: str) -> Item:
+  """A Speech Commands item relabelled with its word folder, for the 35-word task."""
+  word = item.member.split("/")[0]
+  if word not in ALL_WORDS:
+    raise UserError(f"{task}: {item.name} is in folder {word!r}, not one of the 35 words of Speech Commands "
+                    f"v0.02 ({', '.join(ALL_WORDS)}); use the official v0.02 archive.")
+  return dataclasses.replace(item, features=dict(item.features, label=word))
+
+
+def words_plan(dl_manager, task: str) -> Plan:
+  """The 35-word task (hares/speech_commands_v2): validation_list.txt, testing_list.txt and the rest of the
+  main archive's word folders; background noise is not used."""
+  paths = _archives(dl_manager)
+  lists = read_official_lists(paths["train"])
+  is_word = lambda name: name.split("/")[0] != BACKGROUND_NOISE  # noqa: E731
+
+  def split_items(split):
+    keep = lambda name: is_word(name) and lists.split_of.get(name) == split  # noqa: E731
+    return (as_word_item(item, task) for item in items(paths["train"], keep=keep))
+
+  return Plan(units={split: split_items(split) for split in SPLITS},
+              absent={split: [name for name in lists.absent.get(split, []) if is_word(name)] for split in SPLITS})

@@ -14,9 +14,8 @@ import dataclasses
 
 from etils import epath
 
-from nossbench import UserError
+from nossbench import UserError, hashing
 from nossbench.builders.sources import Clip, csv_records, csv_rows
-from nossbench.splits import hashing
 
 LABELS = ("airport", "bus", "metro", "metro_station", "park", "public_square", "shopping_mall",
           "street_pedestrian", "street_traffic", "tram")

@@ -14,7 +14,7 @@ from etils import epath
 
 from nossbench import UserError
 from nossbench.builders import archives
-from nossbench.builders.sources import MemberClip, read_text
+from nossbench.builders.sources import MemberClip, Plan, read_text
 
 SPEAKERS = tuple(f"id{n}" for n in range(10001, 11252))  # VoxCeleb1's 1,251 speakers
 ARCHIVES = {"dev": ("vox1_dev_wav.zip", "vox_dev_wav.zip"), "test": ("vox1_test_wav.zip", "vox_test_wav.zip")}
@@ -106,6 +106,24 @@ def read(manual_dir) -> VoxCeleb:
         unbuilt[wav] = "not in iden_split.txt, so not built"
   return VoxCeleb(splits={name: sorted(clips, key=lambda c: c.example_id) for name, clips in splits.items()},
                   absent=absent, unlisted=sorted(set(where) - listed), trials=trials, unbuilt=unbuilt)
+
+
+@dataclasses.dataclass
+class VoxCelebPlan(Plan):
+  """The plan, plus what noss/voxceleb's verification trials are made of (see `verification_trials`)."""
+  trials: list[tuple[int, str, str]] = dataclasses.field(default_factory=list)
+  unbuilt: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+def plan(dl_manager, task: str) -> VoxCelebPlan:
+  """iden_split.txt's splits of both archives; files in the archives it does not list are not built, and
+  recorded (metadata `voxceleb_unlisted`)."""
+  data = read(dl_manager.manual_dir)
+  if data.unlisted:
+    logging.warning("%s: %d files in the archives are not in iden_split.txt and are not built: %s", task,
+                    len(data.unlisted), ", ".join(data.unlisted[:10]))
+  return VoxCelebPlan(clips=data.splits, absent=data.absent, metadata={"voxceleb_unlisted": data.unlisted},
+                      trials=data.trials, unbuilt=data.unbuilt)
 
 
 def verification_trials(trials: list[tuple[int, str, str]], unbuilt: dict[str, str],

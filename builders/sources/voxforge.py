@@ -2,25 +2,24 @@
 <user>-<YYYYMMDD>-<tag>.tgz`, each holding `<session>/wav/*.wav` (16 kHz) and `<session>/etc/`.
 
 The language is the folder before `Trunk`, the speaker the archive name before its first `-`, the date
-the eight digits after it. Archives are read member by member, never extracted. `speaker_splits` gives
-TFDS's voxforge split, which noss/voxforge and hares/voxforge share.
+the eight digits after it. Archives are read member by member, never extracted. `plan` gives TFDS's
+voxforge split, which noss/voxforge and hares/voxforge share.
 """
 
 import dataclasses
 import datetime
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping
 
 from absl import logging
 from etils import epath
 
 from nossbench import UserError
-from nossbench.builders import archives, generation
-from nossbench.builders.sources import read_text
+from nossbench.builders import archives
+from nossbench.builders.items import Item
+from nossbench.builders.sources import SPLITS, Plan, assign_speakers, read_text
 
 LABELS = ("de", "en", "es", "fr", "it", "ru")
-SPLITS = ("train", "validation", "test")
 CUTOFF = datetime.date(2020, 1, 1)  # sessions from this day on are left out (TFDS describes this cut-off)
 URL_LIST = "voxforge_urls.txt"
 URL_LIST_SOURCE = "https://storage.googleapis.com/tfds-data/downloads/voxforge/voxforge_urls.txt"
@@ -82,21 +81,13 @@ def list_sessions(manual_dir) -> tuple[list[Session], list[str]]:
   return sorted((session(manual_dir, name) for name in set(names)), key=lambda s: s.name), sorted(absent)
 
 
-@dataclasses.dataclass(frozen=True)
-class Splits:
-  sessions: dict[str, list[Session]]  # split -> present sessions dated before CUTOFF, sorted by name
-  absent: dict[str, list[str]]  # split -> names of listed archives missing from the download
-  after_cutoff: list[str]  # names of the sessions dated on or after CUTOFF, left out
-  undated: list[str]  # names without a YYYYMMDD date, kept (as TFDS keeps them)
-
-
-def speaker_splits(manual_dir, assign_speakers: Callable[[Iterable[str]], Mapping[str, str]]) -> Splits:
-  """TFDS's voxforge split: the speakers of the sessions before CUTOFF, mapped to splits by
-  `assign_speakers` (TFDS's shuffle and cut, `splits.speaker_shuffle.assign_speakers`, or a caller's
-  wrapper that raises its own error for an empty split).
+def plan(dl_manager, task: str) -> Plan:
+  """TFDS's voxforge split: the speakers of the sessions before CUTOFF, shuffled and cut as TFDS does
+  (`sources.assign_speakers`); the work units are the sessions, opened by `session_items`.
 
   Absent archives keep their speakers in the shuffle, so the other speakers' splits do not move.
   """
+  manual_dir = dl_manager.manual_dir
   present, absent_names = list_sessions(manual_dir)
   absent = {session(manual_dir, name) for name in absent_names}
   listed = sorted(set(present) | absent, key=lambda s: s.name)
@@ -105,20 +96,22 @@ def speaker_splits(manual_dir, assign_speakers: Callable[[Iterable[str]], Mappin
   if undated:
     logging.warning("VoxForge: %d archive names carry no YYYYMMDD date; kept, as TFDS keeps them: %s",
                     len(undated), ", ".join(undated[:10]))
-  speaker_split = assign_speakers(s.speaker_id for s in listed if s not in late)
-  return Splits(
-      sessions={split: [s for s in present if s not in late and speaker_split[s.speaker_id] == split]
-                for split in SPLITS},
+  speaker_split = assign_speakers(task, (s.speaker_id for s in listed if s not in late))
+  return Plan(
+      units={split: [s for s in present if s not in late and speaker_split[s.speaker_id] == split]
+             for split in SPLITS},
+      to_items=session_items,
       absent={split: sorted(s.name for s in absent - late if speaker_split[s.speaker_id] == split)
               for split in SPLITS},
-      after_cutoff=sorted(s.name for s in late), undated=undated)
+      # sessions dated on or after CUTOFF, left out; names without a YYYYMMDD date, kept (as TFDS keeps them)
+      metadata={"voxforge_after_cutoff": sorted(s.name for s in late), "voxforge_undated": undated})
 
 
 def session_items(session_: Session):
-  """The session's wav files as generation Items (read from the archive in one pass)."""
+  """The session's wav files as Items (read from the archive in one pass)."""
   stem = os.path.basename(session_.name).removesuffix(".tgz")
   for member, data in archives.iter_tar(session_.path, wanted=lambda name: name.lower().endswith(".wav")):
     if data is not None:
       wav = os.path.basename(member)[:-len(".wav")]
-      yield generation.Item(f"{session_.label}/{stem}/{wav}", session_.path,
+      yield Item(f"{session_.label}/{stem}/{wav}", session_.path,
                             {"label": session_.label, "speaker_id": session_.speaker_id}, member=member, data=data)

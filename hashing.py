@@ -1,6 +1,8 @@
 """Stable hashes of ids: numbers that depend only on their inputs, never on `hash()` or the machine.
 
-Used wherever a split must not move when other data is added (`--hash-assign`, per-speaker shuffles).
+Used wherever a split must not move when other data is added (`--hash-assign`, per-speaker shuffles, the
+fallback splits of birdsong and tut18). At the top of the package, like `userfiles`: `builders` and
+`splits` both use it, and neither folder imports the other.
 """
 
 import hashlib

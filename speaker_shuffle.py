@@ -3,6 +3,9 @@
 Unique speaker ids are sorted, shuffled by `numpy.random.RandomState(seed)`, and cut at cumulative
 fractions: split k takes the speakers from `int(cum_k-1 * n)` to `int(cum_k * n)`, and the last split
 takes the rest. Reproducing it exactly keeps our splits identical to the published ones.
+
+At the top of the package, like `userfiles`: the builders split by it and `splits` reproduces it, and
+neither folder imports the other.
 """
 
 from collections.abc import Iterable, Sequence
