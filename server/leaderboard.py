@@ -14,6 +14,8 @@ import math
 import pathlib
 import re
 
+from nossbench import UserError
+from nossbench.scoring import compare as scoring_compare
 from nossbench.scoring import report as report_module
 
 # Column order of the papers' tables (the task part of `<benchmark>/<task>`).
@@ -61,6 +63,7 @@ class Submission:
   created: str = ""
   report_md: str = ""
   report_png: pathlib.Path | None = None  # read only when shown
+  folder: pathlib.Path | None = None  # the report folder: kept test predictions, for paired comparisons
   protocol_cards: dict[str, dict] = dataclasses.field(default_factory=dict)  # "<task>, <protocol>" -> card
   files: list[dict] = dataclasses.field(default_factory=list)  # {"name", "sha256", "bytes"}
   history: list[dict] = dataclasses.field(default_factory=list)  # {"state", "at", "detail"}
@@ -203,6 +206,7 @@ class Difference:
   cell: Cell | None
   difference: float | None  # score minus the first submission's, as a fraction
   other_protocol: bool = False  # its protocol id differs from the first submission's: not comparable
+  paired: dict | None = None  # the scorer's paired test against the first submission, Holm-adjusted
 
 
 @dataclasses.dataclass
@@ -237,4 +241,34 @@ def compare(submissions: list[Submission]) -> list[Comparison]:
         differences[task] = Difference(cell, cell.score - reference_cell.score if both else None, other)
       rows.append((submission, differences))
     comparisons.append(Comparison(protocol, tasks, rows))
+  _add_paired_tests(submissions, comparisons)
   return comparisons
+
+
+def _add_paired_tests(submissions: list[Submission], comparisons: list[Comparison], alpha: float = 0.05) -> None:
+  """Each submission against the first on the same test examples (`score-submission --compare`'s paired
+  bootstrap on the kept predictions), Holm-adjusted over every test on the page. Pairs whose predictions
+  are not kept (reports from before intervals) or whose protocol ids differ stay untested."""
+  first = submissions[0]
+  if first.folder is None:
+    return
+  found = {}
+  for submission in submissions[1:]:
+    if submission.folder is None or submission.id == first.id:
+      continue
+    try:
+      pairs = scoring_compare.compare([first.report, submission.report], [first.folder, submission.folder],
+                                      alpha, allow_mixed=True)["pairs"]
+    except UserError:
+      continue  # predictions missing or changed: plain differences only, as for older reports
+    for pair in pairs:
+      found[(submission.id, pair["task"], pair["protocol"])] = pair
+  adjusted = scoring_compare.holm([p["p_bootstrap"] for p in found.values()])
+  for pair, p_holm in zip(found.values(), adjusted):
+    pair["p_holm"], pair["significant"] = p_holm, bool(p_holm < alpha)
+  for comparison in comparisons:
+    for submission, differences in comparison.rows:
+      for task, difference in differences.items():
+        pair = found.get((submission.id, task, comparison.protocol))
+        if pair is not None and not difference.other_protocol:
+          difference.paired = pair

@@ -34,7 +34,7 @@ def _report_files(folder: pathlib.Path) -> dict:
   return {"report": report,
           "report_md": (folder / "report.md").read_text() if (folder / "report.md").is_file() else "",
           "report_png": folder / "report.png" if (folder / "report.png").is_file() else None,
-          "protocol_cards": _protocol_cards(report)}
+          "protocol_cards": _protocol_cards(report), "folder": folder}
 
 
 def _checksums(report: dict) -> dict[str, str]:

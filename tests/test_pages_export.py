@@ -170,6 +170,15 @@ def test_compare_shows_differences_only_between_results_of_one_protocol(reports,
   assert difference.difference == pytest.approx(expected) and expected < 0
   assert canonical.rows[1][1][SAVEE].cell is None and canonical.rows[1][1][SAVEE].difference is None
   assert f'<span class="diff down">{100 * expected:+.1f}</span>' in pages.compare_page([strong, weak], pages.ServerUrls())
+  paired = canonical.rows[1][1][CREMA].paired  # the scorer's paired test on the kept predictions
+  assert paired["task"] == CREMA and paired["difference"] == pytest.approx(-expected)
+  assert 0 < paired["p_holm"] <= 1 and paired["significant"] == (paired["p_holm"] < 0.05)
+  assert f"p = {paired['p_holm']:.3f}" in pages.compare_page([strong, weak], pages.ServerUrls())
+  older = tmp_path / "weak"  # a report from before predictions were kept: plain differences only
+  shutil.copytree(reports / "weak", older)
+  shutil.rmtree(older / "predictions")
+  plain = leaderboard.compare([strong, pages_data.from_folder(older)])[0].rows[1][1][CREMA]
+  assert plain.paired is None and plain.difference == pytest.approx(expected)
   strong.result(CREMA, "canonical")["protocol_id"] = "a" * 64
   weak.result(CREMA, "canonical")["protocol_id"] = "b" * 64
   marked = leaderboard.compare([strong, weak])[0].rows[1][1][CREMA]
