@@ -13,7 +13,7 @@ data cannot meet is an error (exit 2).
 
 import argparse
 
-from nossbench import UserError, command_line
+from nossbench import UserError, add_verbose_flag, command_line
 from nossbench.splits import audit, check, from_lists, intra_speaker, kfold, manifest, speaker_disjoint, trials
 
 DEFAULT_REPEATS, DEFAULT_TEST_FRACTION = 5, 0.2
@@ -23,6 +23,7 @@ def _parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(prog="prepare-splits", description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument("task", nargs="?", help="<benchmark>/<task>, e.g. noss/crema_d")
+  add_verbose_flag(parser)
   parser.add_argument("--data_dir", help="TFDS data_dir the task was built into (default: TFDS's)")
   parser.add_argument("--out", help="manifest root; files go to OUT/<benchmark>/<task>/")
   parser.add_argument("--check", metavar="M", help="re-verify every manifest under M instead; exit 2 on violations")
