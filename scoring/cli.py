@@ -10,21 +10,25 @@ A submission is an .npz (`example_id` [N] str, `embedding` [N, D] float, or [N, 
 compute-embeddings cache entry folders; frame-level input is mean-pooled. Every scheme prepare-splits
 wrote for the task is scored: canonical, lists, speaker_disjoint, kfold, intra_speaker, trials
 (verification).
-Exit code 2 lists every problem of an invalid submission (--json: as JSON on stdout).
+Exit code 2 lists every problem of an invalid submission (--json: as JSON on stdout). Interrupted
+(Ctrl-C, SIGTERM), it stops its worker processes and exits 130 / 143 without writing report.json,
+which is always written last and whole (temporary name, then rename).
 """
 
 import argparse
 import hashlib
 import json
 import re
+import signal
 import sys
+import threading
 
 import numpy as np
 from etils import epath
 
 import nossbench
 from nossbench import UserError, command_line
-from nossbench.scoring import grid, models, plot, protocols, report, submission, verification
+from nossbench.scoring import grid, models, plot, problems, protocols, report, submission, verification
 from nossbench.scoring.problems import InvalidSubmission
 from nossbench.splits import manifest
 
@@ -50,6 +54,10 @@ def _parser():
                       help="validation metric that chooses the configuration (accuracy; mAP for multi-label)")
   parser.add_argument("--max-bytes", type=int, default=submission.DEFAULT_MAX_BYTES,
                       help="refuse submissions whose embeddings are larger than this, unpacked")
+  parser.add_argument("--max-dims", type=int, default=problems.DEFAULT_MAX_DIMS,
+                      help=f"refuse embeddings with more dimensions than this ({problems.DEFAULT_MAX_DIMS:,}): no "
+                           "embedding model gives more, and probes on a wider array run for hours; raise it only "
+                           "for a real embedding that wide")
   parser.add_argument("--json", action="store_true", help="print the report (or the problem list) as JSON")
   return parser
 
@@ -138,9 +146,10 @@ def score(args, grouped: dict[str, list[str]], name: str) -> dict:
   checked, invalid = [], []
   for task, paths in sorted(grouped.items()):
     table, _ = manifest.read_manifest(args.splits, task, "canonical")
-    raw = submission.read(paths, args.max_bytes)
+    _check_canonical(args.splits, task, table)
+    raw = submission.read(paths, args.max_bytes, args.max_dims)
     try:
-      checked.append((task, paths, table, submission.validate(" + ".join(paths), raw, table), raw))
+      checked.append((task, paths, table, submission.validate(" + ".join(paths), raw, table, args.max_dims), raw))
     except InvalidSubmission as error:
       invalid.append((task, error))
   if invalid:
@@ -150,6 +159,16 @@ def score(args, grouped: dict[str, list[str]], name: str) -> dict:
     return {"name": name, **tasks[0]}
   return {"name": name, "submission": name, "nossbench_version": nossbench.__version__, "seed": args.seed,
           "tasks": tasks}
+
+
+def _check_canonical(root, task: str, table) -> None:
+  """The columns and unique ids scoring relies on; a manifest edited together with its sidecar can lack them."""
+  label = "labels" if "labels" in table.columns else "label"
+  missing = [c for c in ("example_id", label, "speaker_id", "split") if c not in table.columns]
+  repeated = table["example_id"][table["example_id"].duplicated()].tolist() if "example_id" in table.columns else []
+  if missing or repeated:
+    what = f"lacks the columns {missing}" if missing else f"lists example ids more than once ({repeated[:3]})"
+    raise UserError(f"the canonical manifest of {task} under {root} {what}; write it again with prepare-splits")
 
 
 def _load_report(item: str) -> dict | None:
@@ -167,16 +186,38 @@ def _name(paths: list[str]) -> str:
   return ", ".join(epath.Path(p.rstrip("/")).name for p in paths)
 
 
+class Interrupted(KeyboardInterrupt):
+  """SIGINT or SIGTERM: a KeyboardInterrupt, so that joblib stops (kills) its workers as for Ctrl-C."""
+
+  def __init__(self, signum: int):
+    super().__init__(signum)
+    self.signum = signum
+
+
+def _interrupt(signum, _frame):
+  raise Interrupted(signum)
+
+
 @command_line
 def main(argv):
   args = _parser().parse_args(argv)
+  in_main_thread = threading.current_thread() is threading.main_thread()  # where signals can be handled
+  previous = {s: signal.signal(s, _interrupt) for s in (signal.SIGINT, signal.SIGTERM)} if in_main_thread else {}
   try:
     _main(args)
+  except Interrupted as stop:
+    print(f"score-submission: stopped by {signal.Signals(stop.signum).name}; worker processes stopped, no report "
+          f"written to {args.out}", file=sys.stderr)
+    return 128 + stop.signum
   except UserError as error:
     if args.json:  # the same problems, for programs, on stdout
-      problems = error.as_json() if isinstance(error, InvalidTasks) else [{"code": "error", "message": str(error)}]
-      print(json.dumps({"valid": False, "problems": problems}, indent=2))
+      listed = error.as_json() if isinstance(error, InvalidTasks) else [{"code": "error", "message": str(error)}]
+      print(json.dumps({"valid": False, "problems": listed}, indent=2))
     raise
+  finally:
+    for number, handler in previous.items():
+      signal.signal(number, handler)
+  return 0
 
 
 def _main(args):
@@ -204,8 +245,9 @@ def _main(args):
     combined = score(args, grouped, args.name or _name(args.inputs))
     reports, text = [combined], report.markdown(combined)
 
+  out.mkdir(parents=True, exist_ok=True)
+  plot.write(reports, out / "report.png")  # before report.json, which report.write writes last
   json_path, md_path = report.write(combined, out, text)
-  plot.write(reports, out / "report.png")
   unscored = [f"{t['task']} intra-speaker" for r in reports for t in report.tasks_of(r) for x in t["results"]
               if x["protocol"] == "intra_speaker" and not x["accuracy"] >= 0]  # NaN, or null from a report
   if unscored:

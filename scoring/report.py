@@ -8,6 +8,7 @@ are columns, as in the paper's Table 2 (canonical, repeated and k-fold protocols
 
 import json
 import math
+import os
 
 from etils import epath
 
@@ -202,9 +203,13 @@ def to_json(report: dict) -> str:
 
 
 def write(report: dict, out_dir, text: str) -> tuple[epath.Path, epath.Path]:
+  """report.md, then report.json last, each whole or not at all (temporary name, then rename): a run
+  stopped midway never leaves a report.json that looks complete."""
   out_dir = epath.Path(out_dir)
   out_dir.mkdir(parents=True, exist_ok=True)
   json_path, md_path = out_dir / "report.json", out_dir / "report.md"
-  json_path.write_text(to_json(report) + "\n")
-  md_path.write_text(text)
+  for path, content in ((md_path, text), (json_path, to_json(report) + "\n")):
+    temporary = out_dir / f".tmp-{os.getpid()}-{path.name}"
+    temporary.write_text(content)
+    temporary.replace(path)
   return json_path, md_path
