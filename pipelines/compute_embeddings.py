@@ -130,6 +130,8 @@ def complete_entries(args) -> dict | None:
     record = cache.read_completion(key.path(args.cache), key, source)
     if record is None:
       return None
+    # work files left by a run killed after completing the entry
+    cache.remove_work_files(key.path(args.cache), [shard["name"] for shard in record["shards"]])
     records[key] = record
   return records
 
@@ -160,6 +162,7 @@ def plan(argv) -> Plan:
     if record is None:
       todo.setdefault(key.split, []).append(key)
     else:
+      cache.remove_work_files(key.path(args.cache), [shard["name"] for shard in record["shards"]])
       reused[key] = record
   return Plan(args, options, model, shared, builder, keys, reused, todo)
 
