@@ -9,7 +9,9 @@ durable. Running on Dataflow and on GPU workers: pipelines/README.md.
 """
 
 import argparse
+import contextlib
 import dataclasses
+import io
 import json
 import logging
 import os
@@ -58,11 +60,24 @@ def parser() -> argparse.ArgumentParser:
 
 
 def beam_options(beam_args: list[str]):
-  """Beam's options; a misspelled one is an error rather than silently dropped."""
+  """Beam's options; a misspelled one, a bad value or an unknown runner is an error rather than silently
+  dropped (or a page of Beam's usage text, or a traceback)."""
   from apache_beam.options.pipeline_options import PipelineOptions  # pylint: disable=import-outside-toplevel
+  from apache_beam.options.pipeline_options import StandardOptions  # pylint: disable=import-outside-toplevel
+  from apache_beam.runners import runner  # pylint: disable=import-outside-toplevel
 
   options = PipelineOptions(beam_args or ["--runner=DirectRunner"])
-  unknown = sorted(set(options.get_all_options(retain_unknown_options=True)) - set(options.get_all_options()))
+  usage = io.StringIO()
+  try:
+    with contextlib.redirect_stderr(usage):  # argparse prints Beam's whole usage before its one-line error
+      known = options.get_all_options(retain_unknown_options=True)
+      runner.create_runner(options.view_as(StandardOptions).runner or "DirectRunner")
+  except SystemExit:
+    message = usage.getvalue().strip().splitlines()[-1].split("error: ", 1)[-1]
+    raise UserError(f"Apache Beam option: {message}") from None
+  except ValueError as error:
+    raise UserError(f"--runner: {error}") from None
+  unknown = sorted(set(known) - set(options.get_all_options()))
   if unknown:
     raise UserError(f"unknown option {', '.join('--' + u for u in unknown)}: neither "
                     "compute-embeddings (see --help) nor Apache Beam's pipeline options know it.")
