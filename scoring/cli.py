@@ -33,6 +33,7 @@ from nossbench.scoring.problems import InvalidSubmission
 from nossbench.splits import manifest
 
 TASK_PATTERN = re.compile(r"^[a-z0-9_]+/[a-z0-9_]+$")
+MAX_REPORT_BYTES = 256 * 2**20
 
 
 def _parser():
@@ -176,9 +177,16 @@ def _load_report(item: str) -> dict | None:
   path = path / "report.json" if path.is_dir() and (path / "report.json").exists() else path
   if path.is_file() and path.name.endswith(".json"):
     try:
-      return json.loads(path.read_text())
-    except ValueError as error:
-      raise UserError(f"{path}: not a readable report.json ({error})") from error
+      if path.stat().length > MAX_REPORT_BYTES:
+        raise ValueError(f"{path.stat().length:,} bytes, where a report takes kB to a few MB")
+      loaded = json.loads(path.read_text())
+      if not isinstance(loaded, dict) or not all(isinstance(t, dict) and isinstance(t.get("results"), list)
+                                                 for t in report.tasks_of(loaded)):
+        raise ValueError("no task results in it")
+    except (OSError, ValueError) as error:
+      raise UserError(f"{path}: not a readable report.json ({error}); give a report folder written by "
+                      "score-submission") from error
+    return loaded
   return None
 
 
@@ -225,10 +233,17 @@ def _main(args):
   unknown = [m for m in args.model_list if m not in models.MODELS]
   if unknown or not args.model_list:
     raise UserError(f"--models: unknown {unknown or 'empty list'}; choose among {', '.join(models.MODELS)}")
+  for name, value, least in (("--jobs", args.jobs, None), ("--seed", args.seed, 0), ("--max-bytes", args.max_bytes, 1),
+                             ("--max-dims", args.max_dims, 1)):
+    if (value == 0 and least is None) or (least is not None and value < least):
+      raise UserError(f"{name} {value}: give " + ("a number of workers (or -1 for all cores)" if least is None else
+                                                  f"a number of at least {least}"))
   out = epath.Path(args.out)
+  if out.exists() and not out.is_dir():
+    raise UserError(f"--out {out} is a file; give a folder for report.json, report.md and report.png")
 
   if args.compare:
-    reports = []
+    reports, files = [], []
     for item in args.compare:
       loaded = _load_report(item)
       if loaded is None:
@@ -236,8 +251,16 @@ def _main(args):
         loaded = score(args, grouped, args.name if len(args.compare) == 1 and args.name else _name([item]))
         single = out / _name([item]).replace(" ", "_")
         report.write(loaded, single, report.markdown(loaded))
+      else:
+        files.append(item)
       reports.append(loaded)
-    combined, text = {"compare": reports}, report.compare_markdown(reports)
+    try:
+      combined, text = {"compare": reports}, report.compare_markdown(reports)
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+      if not files:
+        raise
+      raise UserError(f"{', '.join(files)}: not a report.json written by score-submission (no {error}); "
+                      "score the submission again or give its report folder") from error
   else:
     if not args.inputs:
       raise UserError("give a submission to score (or --compare A B ...); see score-submission --help")
@@ -245,9 +268,12 @@ def _main(args):
     combined = score(args, grouped, args.name or _name(args.inputs))
     reports, text = [combined], report.markdown(combined)
 
-  out.mkdir(parents=True, exist_ok=True)
-  plot.write(reports, out / "report.png")  # before report.json, which report.write writes last
-  json_path, md_path = report.write(combined, out, text)
+  try:
+    out.mkdir(parents=True, exist_ok=True)
+    plot.write(reports, out / "report.png")  # before report.json, which report.write writes last
+    json_path, md_path = report.write(combined, out, text)
+  except OSError as error:
+    raise UserError(f"cannot write the report to {out} ({error.strerror or error}); choose another --out") from error
   unscored = [f"{t['task']} intra-speaker" for r in reports for t in report.tasks_of(r) for x in t["results"]
               if x["protocol"] == "intra_speaker" and not x["accuracy"] >= 0]  # NaN, or null from a report
   if unscored:

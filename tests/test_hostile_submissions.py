@@ -276,3 +276,23 @@ def test_interrupt_stops_every_worker_and_writes_no_report(tmp_path, signum):
   _, alive = psutil.wait_procs(everything, timeout=5)
   assert not alive, [p.cmdline() for p in alive]
   assert not (tmp_path / "out" / "report.json").exists()
+
+
+def test_bad_options_outputs_and_earlier_reports(tmp_path, task, capsys):
+  splits, rows, x = task
+  np.savez(tmp_path / "s.npz", example_id=ids_of(rows), embedding=x)
+  for extra, text in [(["--jobs", "0"], "--jobs 0: give a number of workers"),
+                      (["--seed", "-3"], "--seed -3: give a number of at least 0"),
+                      (["--max-dims", "0"], "--max-dims 0: give a number of at least 1")]:
+    assert score(tmp_path, splits, tmp_path / "s.npz", extra=extra) == 2
+    assert text in capsys.readouterr().err
+  (tmp_path / "file").write_text("")
+  assert cli.main([str(tmp_path / "s.npz"), "--task", TASK, "--splits", str(splits), "--out", str(tmp_path / "file")]) == 2
+  assert "--out" in capsys.readouterr().err and (tmp_path / "file").read_text() == ""
+  for name, content in [("list.json", "[1]"), ("bad.json", "{"), ("empty.json", "{}"),
+                        ("shallow.json", '{"task": "x", "results": [{"protocol": "canonical"}]}')]:
+    (tmp_path / name).write_text(content)
+    assert cli.main(["--compare", str(tmp_path / name), str(tmp_path / name), "--out", str(tmp_path / "cmp")]) == 2
+    err = capsys.readouterr().err
+    assert name in err and "report.json" in err and "Traceback" not in err, err
+    assert not (tmp_path / "cmp" / "report.json").exists()

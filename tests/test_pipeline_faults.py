@@ -24,8 +24,9 @@ from nossbench.pipelines import cache, compute_embeddings
 
 TASK = "noss/crema_d"
 # train: 96 clips -> 96 chunks, 2 final shards of 48
-STOPS = ("record-written:1", "chunk-written:1", "chunk-written:60", "shard-written:1", "shard-written:2",
-         "completion-temporary:1", "completion-written:1", "work-file-removed:1", "work-file-removed:50")
+STOPS = ("record-written:1", "chunk-written:1", "chunk-written:60", "shard-written:1", "completion-temporary:1",
+         "completion-written:1", "work-file-removed:1")
+DAMAGED = "chunk-written:30"  # the state the damaged-chunk test starts from
 COMPLETED_BEFORE_STOP = ("completion-written", "work-file-removed")
 
 
@@ -63,7 +64,7 @@ def runs(tone_dataset, tmp_path_factory):
   data_dir, base = tone_dataset[3], tmp_path_factory.mktemp("faults")
   code, _, err = embed(*arguments(data_dir, base / "reference"))
   assert code == 0, err
-  killed, pending = {}, list(STOPS)
+  killed, pending = {}, [*STOPS, DAMAGED]
   while pending:
     batch, pending = pending[:4], pending[4:]
     started = {stop: subprocess.Popen([sys.executable, "-m", "nossbench.pipelines.compute_embeddings",
@@ -74,6 +75,7 @@ def runs(tone_dataset, tmp_path_factory):
     for stop, process in started.items():
       _, err = process.communicate(timeout=300)
       killed[stop] = (process.returncode, base / stop.replace(":", "-"), err)
+  killed["damaged"] = killed.pop(DAMAGED)
   return data_dir, contents(entry(base / "reference")), killed
 
 
@@ -97,24 +99,22 @@ def test_next_run_after_a_kill_finishes_equal_to_an_uninterrupted_run(runs, stop
   assert contents(entry(root)) == reference  # same files, same bytes; no chunk or temporary file left
 
 
-def test_damaged_and_vanished_chunks_are_embedded_again(runs, tmp_path, monkeypatch):
-  data_dir, reference, _ = runs
-  process = subprocess.run([sys.executable, "-m", "nossbench.pipelines.compute_embeddings",
-                            *arguments(data_dir, tmp_path)], env={**os.environ, cache.STOP_AT: "chunk-written:30"},
-                           capture_output=True, text=True)
-  assert process.returncode == -signal.SIGKILL, process.stderr[-2000:]
-  chunks = sorted(entry(tmp_path).glob("chunks-*/chunk-*.tfrecord"))
+def test_damaged_and_vanished_chunks_are_embedded_again(runs, monkeypatch):
+  data_dir, reference, killed = runs
+  code, root, err = killed["damaged"]
+  assert code == -signal.SIGKILL, err[-2000:]
+  chunks = sorted(entry(root).glob("chunks-*/chunk-*.tfrecord"))
   assert len(chunks) == 30
   chunks[0].write_bytes(b"not a TFRecord file")  # a damaged work file
   chunks[1].write_bytes(chunks[1].read_bytes()[:-3])  # cut short
   listed = cache.list_chunks
   # a chunk listed when the run was planned that is gone when it is read (another process finished it)
   monkeypatch.setattr(cache, "list_chunks", lambda *a: listed(*a) + [chunks[2].parent / "chunk-vanished.tfrecord"])
-  code, out, err = embed(*arguments(data_dir, tmp_path))
+  code, out, err = embed(*arguments(data_dir, root))
   assert code == 0, err
   assert "train: 68 embedded, 28 cached, 0 failed" in out
   assert err.count("not used") == 3 and "embedded again" in err
-  assert contents(entry(tmp_path)) == reference
+  assert contents(entry(root)) == reference
 
 
 def test_workers_of_a_killed_multi_process_run_stop_with_it(runs, tmp_path):

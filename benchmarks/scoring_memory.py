@@ -1,0 +1,98 @@
+"""Peak memory of `score-submission` against the submission's in-memory size (N x D x 4 bytes).
+
+  .venv/bin/python benchmarks/scoring_memory.py [--sizes 4000x512,8000x1024,16000x1024] [--jobs 2]
+                                                [--models logreg,lda]
+
+For each size, writes a CREMA-D-like task (the canonical manifest, 91 speakers) and a float32 .npz
+submission, runs the real `score-submission` command on it and samples, every 50 ms, the memory of the
+command and every process below it (its joblib/loky workers): the sum of RSS (counts pages shared by
+several processes, e.g. the memory-mapped normalised variants, once per process) and the sum of PSS
+(proportional set size: shared pages split between the processes sharing them, so the sum is what the
+command really holds). A run on a tiny submission gives the baseline (interpreter, numpy, pandas,
+scikit-learn, the workers' own imports); the multiple reported is (peak - baseline) / (N x D x 4).
+Prints a Markdown table row per size.
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+
+sys.path.insert(0, str(Path(__file__).parent))
+from scoring_speed import crema_d_like  # noqa: E402  pylint: disable=wrong-import-position
+
+from nossbench.splits import manifest  # noqa: E402  pylint: disable=wrong-import-position
+
+TASK = "noss/crema_d"
+
+
+def sample(pid: int, peaks: dict, done: threading.Event) -> None:
+  root = psutil.Process(pid)
+  while not done.is_set():
+    try:
+      processes = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+      return
+    rss = pss = 0
+    for process in processes:
+      try:
+        info = process.memory_full_info()
+      except (psutil.NoSuchProcess, psutil.AccessDenied):
+        continue
+      rss, pss = rss + info.rss, pss + info.pss
+    peaks["rss"], peaks["pss"] = max(peaks["rss"], rss), max(peaks["pss"], pss)
+    peaks["processes"] = max(peaks["processes"], len(processes))
+    time.sleep(0.05)
+
+
+def measure(folder: Path, examples: int, dims: int, jobs: int, models: str) -> dict:
+  table, x = crema_d_like(examples, dims)
+  splits = folder / f"splits-{examples}x{dims}"
+  manifest.write_manifest(splits, TASK, "canonical", table, {"seed": 0})
+  path = folder / f"{examples}x{dims}.npz"
+  np.savez(path, example_id=table["example_id"].to_numpy().astype(str), embedding=x)
+  command = [str(Path(sys.executable).parent / "score-submission"), str(path), "--task", TASK, "--splits",
+             str(splits), "--out", str(folder / f"report-{examples}x{dims}"), "--jobs", str(jobs), "--models", models]
+  peaks, done = {"rss": 0, "pss": 0, "processes": 0}, threading.Event()
+  start = time.time()
+  process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+  watcher = threading.Thread(target=sample, args=(process.pid, peaks, done))
+  watcher.start()
+  _, err = process.communicate()
+  done.set()
+  watcher.join()
+  if process.returncode != 0:
+    raise SystemExit(f"score-submission failed on {examples}x{dims}: {err[-2000:]}")
+  return {**peaks, "seconds": time.time() - start, "bytes": x.nbytes}
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument("--sizes", default="4000x512,8000x1024,16000x1024")
+  parser.add_argument("--jobs", type=int, default=2)
+  parser.add_argument("--models", default="logreg,lda")
+  args = parser.parse_args()
+  mib = 2**20
+  with tempfile.TemporaryDirectory() as folder:
+    base = measure(Path(folder), 546, 8, args.jobs, args.models)  # 6 clips a speaker: the baseline
+    print(f"baseline (546 x 8): peak RSS {base['rss'] / mib:.0f} MiB, PSS {base['pss'] / mib:.0f} MiB, "
+          f"{base['processes']} processes; {os.cpu_count()} CPUs")
+    print("| N x D | submission (N·D·4) | peak RSS sum | peak PSS sum | (PSS − baseline) / submission | processes | s |")
+    print("|---|---|---|---|---|---|---|")
+    for size in args.sizes.split(","):
+      examples, dims = map(int, size.split("x"))
+      r = measure(Path(folder), examples, dims, args.jobs, args.models)
+      print(f"| {examples:,} x {dims:,} | {r['bytes'] / mib:.0f} MiB | {r['rss'] / mib:.0f} MiB | "
+            f"{r['pss'] / mib:.0f} MiB | {(r['pss'] - base['pss']) / r['bytes']:.1f}x | {r['processes']} | "
+            f"{r['seconds']:.0f} |", flush=True)
+
+
+if __name__ == "__main__":
+  main()
