@@ -9,7 +9,10 @@ command and every process below it (its joblib/loky workers): the sum of RSS (co
 several processes, e.g. the memory-mapped normalised variants, once per process) and the sum of PSS
 (proportional set size: shared pages split between the processes sharing them, so the sum is what the
 command really holds). A run on a tiny submission gives the baseline (interpreter, numpy, pandas,
-scikit-learn, the workers' own imports); the multiple reported is (peak - baseline) / (N x D x 4).
+scikit-learn; it runs in one process, as small grids do); the multiple reported per size is
+(peak - baseline) / (N x D x 4), which for small sizes is mostly the fixed cost of the worker processes'
+imports. The last line gives the marginal multiple between the smallest and largest size:
+(PSS_large - PSS_small) / (bytes_large - bytes_small), what each further byte of submission costs.
 Prints a Markdown table row per size.
 """
 
@@ -86,12 +89,18 @@ def main() -> None:
           f"{base['processes']} processes; {os.cpu_count()} CPUs")
     print("| N x D | submission (N·D·4) | peak RSS sum | peak PSS sum | (PSS − baseline) / submission | processes | s |")
     print("|---|---|---|---|---|---|---|")
+    rows = []
     for size in args.sizes.split(","):
       examples, dims = map(int, size.split("x"))
       r = measure(Path(folder), examples, dims, args.jobs, args.models)
+      rows.append(r)
       print(f"| {examples:,} x {dims:,} | {r['bytes'] / mib:.0f} MiB | {r['rss'] / mib:.0f} MiB | "
             f"{r['pss'] / mib:.0f} MiB | {(r['pss'] - base['pss']) / r['bytes']:.1f}x | {r['processes']} | "
             f"{r['seconds']:.0f} |", flush=True)
+    if len(rows) > 1:
+      small, large = rows[0], rows[-1]
+      print(f"marginal: {(large['pss'] - small['pss']) / (large['bytes'] - small['bytes']):.1f}x the submission's "
+            f"bytes (PSS), {(large['rss'] - small['rss']) / (large['bytes'] - small['bytes']):.1f}x (RSS)")
 
 
 if __name__ == "__main__":
