@@ -31,15 +31,10 @@ TASK = "noss/crema_d"
 
 @pytest.fixture
 def task(tmp_path):
-  rows = helpers.table()
-  helpers.write(tmp_path / "splits", TASK, "canonical", rows)
-  return tmp_path / "splits", rows, helpers.embeddings(rows)
+  return helpers.small_task(tmp_path, TASK)
 
 
-def score(tmp_path, splits, *inputs, extra=()):
-  """Runs score-submission in this process: (exit code, stderr); a traceback would fail the test."""
-  return cli.main([*map(str, inputs), "--task", TASK, "--splits", str(splits), "--out", str(tmp_path / "out"),
-                   "--models", "logreg", *extra])
+score = helpers.score  # in this process: a traceback would fail the test
 
 
 def refused(tmp_path, capsys, splits, path, *expected, extra=()):

@@ -18,14 +18,10 @@ TASK = "noss/crema_d"
 
 @pytest.fixture
 def task(tmp_path):
-  rows = helpers.table()
-  helpers.write(tmp_path / "splits", TASK, "canonical", rows)
-  return tmp_path / "splits", rows, helpers.embeddings(rows)
+  return helpers.small_task(tmp_path, TASK)
 
 
-def run(tmp_path, splits, *inputs, extra=()):
-  return cli.main([*map(str, inputs), "--task", TASK, "--splits", str(splits), "--out", str(tmp_path / "out"),
-                   "--models", "logreg", *extra])
+run = helpers.score
 
 
 def report(tmp_path):
