@@ -14,10 +14,14 @@ scikit-learn; it runs in one process, as small grids do); the multiple reported 
 imports. The last line gives the marginal multiple between the smallest and largest size:
 (PSS_large - PSS_small) / (bytes_large - bytes_small), what each further byte of submission costs.
 Prints a Markdown table row per size.
+
+`--ratios` prints instead what typical embeddings and ids pack to with deflate (zlib level 6, what
+np.savez_compressed uses), which is where the .npz and .parquet readers' 200:1 limit comes from.
 """
 
 import argparse
 import os
+import zlib
 import subprocess
 import sys
 import tempfile
@@ -34,6 +38,8 @@ from scoring_speed import crema_d_like  # noqa: E402  pylint: disable=wrong-impo
 from nossbench.splits import manifest  # noqa: E402  pylint: disable=wrong-import-position
 
 TASK = "noss/crema_d"
+SENTENCES = ("DFA", "IEO", "IOM", "ITH", "ITS", "IWL", "IWW", "MTI", "TAI", "TIE", "TSI", "WSI")
+EMOTIONS = ("ANG", "DIS", "FEA", "HAP", "NEU", "SAD")
 
 
 def sample(pid: int, peaks: dict, done: threading.Event) -> None:
@@ -76,12 +82,42 @@ def measure(folder: Path, examples: int, dims: int, jobs: int, models: str) -> d
   return {**peaks, "seconds": time.time() - start, "bytes": x.nbytes}
 
 
+def compression_ratios() -> None:
+  rng = np.random.RandomState(0)
+  n, d = 2000, 512
+  arrays = {
+      "Gaussian float32": rng.randn(n, d).astype(np.float32),
+      "Gaussian float16": rng.randn(n, d).astype(np.float16),
+      "log-mel-like float32": np.log(rng.rand(n, d) + 1e-3).astype(np.float32),
+      "ReLU, 50% zeros": np.maximum(rng.randn(n, d), 0).astype(np.float32),
+      "ReLU, 90% zeros": np.maximum(rng.randn(n, d) - 1.28, 0).astype(np.float32),
+      "ReLU, 99% zeros": np.maximum(rng.randn(n, d) - 2.33, 0).astype(np.float32),
+      "rounded to 0.01": np.round(rng.randn(n, d), 2).astype(np.float32),
+      "one-hot float32": np.eye(d, dtype=np.float32)[rng.randint(0, d, n)],
+      "all zeros (a bomb)": np.zeros((n, d), np.float32),
+      "CREMA-D ids <U15": np.array([f"{1001 + i % 91}_{SENTENCES[i // 91 % 12]}_{EMOTIONS[i // 1092]}_XX"
+                                    for i in range(6552)]),
+      "CREMA-D ids and one of 200 characters": np.array([f"{1001 + i % 91}_{SENTENCES[i // 91 % 12]}_"
+                                                         f"{EMOTIONS[i // 1092]}_XX" for i in range(6552)] + ["x" * 200]),
+      "VoxCeleb-like ids <U25": np.array([f"id{10000 + rng.randint(1251)}/{rng.randint(1 << 60):011x}"
+                                          f"/{rng.randint(100):05d}" for _ in range(n)]),
+  }
+  print("| array | deflate ratio |\n|---|---|")
+  for name, array in arrays.items():
+    data = array.tobytes()
+    print(f"| {name} | {len(data) / len(zlib.compress(data, 6)):.1f}:1 |")
+
+
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument("--sizes", default="4000x512,8000x1024,16000x1024")
   parser.add_argument("--jobs", type=int, default=2)
   parser.add_argument("--models", default="logreg,lda")
+  parser.add_argument("--ratios", action="store_true", help="print deflate ratios of typical arrays and stop")
   args = parser.parse_args()
+  if args.ratios:
+    compression_ratios()
+    return
   mib = 2**20
   with tempfile.TemporaryDirectory() as folder:
     base = measure(Path(folder), 546, 8, args.jobs, args.models)  # 6 clips a speaker: the baseline

@@ -151,6 +151,7 @@ def score(args, grouped: dict[str, list[str]], name: str) -> dict:
     raw = submission.read(paths, args.max_bytes, args.max_dims)
     try:
       checked.append((task, paths, table, submission.validate(" + ".join(paths), raw, table, args.max_dims), raw))
+      raw.embedding = None  # validate returned the copy that is scored: the file's array is not held twice
     except InvalidSubmission as error:
       invalid.append((task, error))
   if invalid:
