@@ -129,7 +129,11 @@ def complete_entries(args) -> dict | None:
   if not versions:
     return None
   newest = max(versions, key=lambda folder: tuple(int(n) for n in folder.name.split(".")))
-  info = json.loads((newest / "dataset_info.json").read_text())
+  try:
+    info = json.loads((newest / "dataset_info.json").read_text())
+  except (OSError, ValueError) as error:
+    raise UserError(f"{newest / 'dataset_info.json'}: unreadable ({error}); the build is damaged: build "
+                    f"{args.task} again with tfds build") from error
   built = {split["name"]: split for split in info.get("splits", [])}
   splits = args.splits.split(",") if args.splits else sorted(built)
   if not splits or not set(splits) <= set(built):

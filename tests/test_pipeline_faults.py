@@ -136,3 +136,15 @@ def test_workers_of_a_killed_multi_process_run_stop_with_it(runs, tmp_path):
   code, _, err = embed(*arguments(data_dir, tmp_path))
   assert code == 0, err
   assert contents(entry(tmp_path)) == reference
+
+
+def test_damaged_completion_record_is_named_not_reused(tone_dataset, tmp_path):
+  data_dir = tone_dataset[3]
+  code, _, err = embed(*arguments(data_dir, tmp_path))
+  assert code == 0, err
+  for damage in ("{not json", "[]", '{"shards": 3}'):
+    (entry(tmp_path) / cache.COMPLETE).write_text(damage)
+    code, out, err = embed(*arguments(data_dir, tmp_path))
+    assert code == 2 and "Traceback" not in err, err
+    assert f"{entry(tmp_path) / cache.COMPLETE}: unreadable" in err and "delete that folder and run again" in err
+    assert "computed cache entry" not in out and (entry(tmp_path) / cache.COMPLETE).read_text() == damage
