@@ -19,11 +19,10 @@ import pyarrow.parquet as pq
 from etils import epath
 
 from nossbench import UserError
-from nossbench.scoring.problems import MAX_ID_CHARS, InvalidSubmission, Problem, Raw, about
+from nossbench.scoring.problems import MAX_ID_CHARS, MAX_RATIO, InvalidSubmission, Problem, Raw, about
 
 FIX = ("write it with pandas: pd.DataFrame({'example_id': ids, 'embedding': list(vectors)})"
        ".to_parquet(path)")
-MAX_RATIO = 200  # as for .npz (see npz_reader.py)
 WIDTHS = {"FLOAT": 4, "DOUBLE": 8, "INT32": 4, "INT64": 8, "INT96": 12, "BOOLEAN": 1}
 
 

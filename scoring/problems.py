@@ -11,6 +11,9 @@ EXAMPLES_SHOWN = 5
 # wider array is a broken or hostile file whose probes would run for hours. --max-dims raises it.
 DEFAULT_MAX_DIMS = 65_536
 MAX_ID_CHARS = 512  # example ids are short names derived from paths
+# Decoded bytes a compressed submission may declare per byte of file: float embeddings pack under ~60:1,
+# a decompression bomb ~1000:1 (measurements and reasons: npz_reader.py, benchmarks/RESULTS.md).
+MAX_RATIO = 200
 
 
 @dataclasses.dataclass
