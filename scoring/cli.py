@@ -111,15 +111,15 @@ def _score_task(name: str, table, x: np.ndarray, args, paths: list[str], raw) ->
     for scheme, protocol in (("lists", protocols.lists), ("speaker_disjoint", protocols.speaker_disjoint),
                              ("kfold", protocols.kfold)):
       if _scheme_exists(args.splits, name, scheme):
-        results.append(protocol(task, variants, manifest.read_manifest(args.splits, name, scheme)[0]))
+        results.append(protocol(task, variants, _read_manifest(args.splits, name, scheme)[0]))
     if _scheme_exists(args.splits, name, "intra_speaker") and task.multilabel:
       task.notes.append("intra_speaker manifest not scored: the protocol is for single-label tasks")
     elif _scheme_exists(args.splits, name, "intra_speaker"):
-      cuts = manifest.read_manifest(args.splits, name, "intra_speaker")[0]
+      cuts = _read_manifest(args.splits, name, "intra_speaker")[0]
       config = protocols.intra_speaker_config(canonical, task.select_by)
       results.append(protocols.intra_speaker(task, variants, cuts, config))
   if _scheme_exists(args.splits, name, "trials"):
-    trials = manifest.read_manifest(args.splits, name, "trials")[0]
+    trials = _read_manifest(args.splits, name, "trials")[0]
     results.append(verification.score(name, x, task.positions, trials, args.seed))
   return {
       "task": name, "submission": " ".join(paths), "submission_sha256": _sha256(paths),
@@ -146,7 +146,7 @@ def score(args, grouped: dict[str, list[str]], name: str) -> dict:
     raise UserError("--splits is required to score a submission: the manifest root written by prepare-splits")
   checked, invalid = [], []
   for task, paths in sorted(grouped.items()):
-    table, _ = manifest.read_manifest(args.splits, task, "canonical")
+    table, _ = _read_manifest(args.splits, task, "canonical")
     _check_canonical(args.splits, task, table)
     raw = submission.read(paths, args.max_bytes, args.max_dims)
     try:
@@ -161,6 +161,14 @@ def score(args, grouped: dict[str, list[str]], name: str) -> dict:
     return {"name": name, **tasks[0]}
   return {"name": name, "submission": name, "nossbench_version": nossbench.__version__, "seed": args.seed,
           "tasks": tasks}
+
+
+def _read_manifest(root, task: str, scheme: str):
+  try:
+    return manifest.read_manifest(root, task, scheme)
+  except OSError as error:  # a folder or an unreadable file where the table or its sidecar should be
+    raise UserError(f"the {scheme} manifest of {task} under {root} cannot be read ({error}); write it again "
+                    "with prepare-splits") from error
 
 
 def _check_canonical(root, task: str, table) -> None:

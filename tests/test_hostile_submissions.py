@@ -291,3 +291,14 @@ def test_bad_options_outputs_and_earlier_reports(tmp_path, task, capsys):
     err = capsys.readouterr().err
     assert name in err and "report.json" in err and "Traceback" not in err, err
     assert not (tmp_path / "cmp" / "report.json").exists()
+
+
+def test_folder_where_a_manifest_sidecar_should_be(tmp_path, task, capsys):
+  splits, rows, x = task
+  np.savez(tmp_path / "s.npz", example_id=ids_of(rows), embedding=x)
+  sidecar = splits / TASK / "canonical.json"
+  sidecar.unlink()
+  sidecar.mkdir()
+  assert score(tmp_path, splits, tmp_path / "s.npz") == 2
+  err = capsys.readouterr().err
+  assert "canonical manifest of noss/crema_d" in err and "prepare-splits" in err and "Traceback" not in err
