@@ -22,6 +22,11 @@ so a killed run would lose all its work. Instead every embedded batch is made du
    record per id; each shard is written under a temporary name, then renamed;
 4. COMPLETE.json is written (temporary name, then rename) and only then are the chunks and stray files
    removed.
+A run killed at any instant therefore leaves one of: chunks (some possibly as hidden temporary files),
+chunks and some final shards, or a COMPLETE.json with leftover work files. The next run resumes from the
+first two (a chunk that cannot be read, or has vanished meanwhile, is embedded again, never half-used)
+and, for the third, reuses the entry and removes the leftovers. `step` names each boundary of this
+protocol; fault-injection tests stop a run at every one of them (see `step`).
 So which records sit in which shard, in which order, depends on the example ids and examples_per_shard
 only: not on where a run was interrupted, on the batches, or on the number of workers. The values are
 what the model gives for each clip: a model whose kernels round differently for different batch shapes
@@ -31,7 +36,9 @@ what the model gives for each clip: a model whose kernels round differently for 
 import dataclasses
 import hashlib
 import json
+import os
 import re
+import signal
 import uuid
 from collections.abc import Iterable, Iterator
 
@@ -43,6 +50,23 @@ from nossbench import UserError
 COMPLETE = "COMPLETE.json"
 CHUNKS = "chunks"
 TEMPORARY_PREFIX = ".tmp-"
+STOP_AT = "NOSSBENCH_STOP_AT"
+_steps_reached: dict[str, int] = {}
+
+
+def step(name: str) -> None:
+  """A named boundary of the write protocol (record-written, chunk-written, shard-written,
+  completion-temporary, completion-written, work-file-removed). Fault injection: with
+  $NOSSBENCH_STOP_AT=<name>[:<n>] the process kills itself with SIGKILL the n-th time (default: first)
+  it reaches that boundary, leaving the cache exactly as a crash or a pre-empted machine would."""
+  wanted = os.environ.get(STOP_AT)
+  if not wanted:
+    return
+  target, _, count = wanted.partition(":")
+  if target == name:
+    _steps_reached[name] = _steps_reached.get(name, 0) + 1
+    if _steps_reached[name] == int(count or 1):
+      os.kill(os.getpid(), signal.SIGKILL)
 
 
 def path_component(text: str) -> str:
@@ -134,6 +158,7 @@ def write_records(path: epath.Path, records: Iterable[bytes]) -> None:
   with tf.io.TFRecordWriter(str(temporary)) as writer:
     for record in records:
       writer.write(record)
+      step("record-written")
   temporary.replace(path)
 
 
@@ -187,7 +212,14 @@ def read_completion(entry_dir: epath.Path, key: EntryKey | None = None, source: 
   path = epath.Path(entry_dir) / COMPLETE
   if not path.exists():
     return None
-  record = json.loads(path.read_text())
+  try:
+    record = json.loads(path.read_text())
+    if not isinstance(record, dict) or not isinstance(record.get("shards"), list) or \
+        not all(isinstance(s, dict) and isinstance(s.get("name"), str) for s in record["shards"]):
+      raise ValueError("not a completion record (an object listing its shards)")
+  except (OSError, ValueError) as error:
+    raise UserError(f"{path}: unreadable ({error}). compute-embeddings writes it last and whole, so the entry "
+                    "was damaged or is not one: delete that folder and run again.") from error
   if key is not None and record.get("key") != key.as_dict():
     raise UserError(
         f"{path} was written for {record.get('key')}, not for {key.as_dict()} (a different model "
@@ -203,7 +235,9 @@ def write_completion(entry_dir: epath.Path, record: dict) -> None:
   entry_dir = epath.Path(entry_dir)
   temporary = entry_dir / f"{TEMPORARY_PREFIX}{uuid.uuid4().hex}-{COMPLETE}"
   temporary.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+  step("completion-temporary")
   temporary.replace(entry_dir / COMPLETE)
+  step("completion-written")
 
 
 def remove_work_files(entry_dir: epath.Path, shards: Iterable[str]) -> None:
@@ -212,9 +246,13 @@ def remove_work_files(entry_dir: epath.Path, shards: Iterable[str]) -> None:
   keep = set(shards) | {COMPLETE}
   for path in entry_dir.iterdir():
     if path.name.startswith(CHUNKS):
+      for chunk in path.iterdir():
+        chunk.unlink()
+        step("work-file-removed")
       path.rmtree()
     elif path.name not in keep and (path.name.startswith(TEMPORARY_PREFIX) or path.name.startswith("part-")):
       path.unlink()
+      step("work-file-removed")
 
 
 # --- reading a complete entry -----------------------------------------------------------------------

@@ -9,7 +9,9 @@ durable. Running on Dataflow and on GPU workers: pipelines/README.md.
 """
 
 import argparse
+import contextlib
 import dataclasses
+import io
 import json
 import logging
 import os
@@ -58,11 +60,24 @@ def parser() -> argparse.ArgumentParser:
 
 
 def beam_options(beam_args: list[str]):
-  """Beam's options; a misspelled one is an error rather than silently dropped."""
+  """Beam's options; a misspelled one, a bad value or an unknown runner is an error rather than silently
+  dropped (or a page of Beam's usage text, or a traceback)."""
   from apache_beam.options.pipeline_options import PipelineOptions  # pylint: disable=import-outside-toplevel
+  from apache_beam.options.pipeline_options import StandardOptions  # pylint: disable=import-outside-toplevel
+  from apache_beam.runners import runner  # pylint: disable=import-outside-toplevel
 
   options = PipelineOptions(beam_args or ["--runner=DirectRunner"])
-  unknown = sorted(set(options.get_all_options(retain_unknown_options=True)) - set(options.get_all_options()))
+  usage = io.StringIO()
+  try:
+    with contextlib.redirect_stderr(usage):  # argparse prints Beam's whole usage before its one-line error
+      known = options.get_all_options(retain_unknown_options=True)
+      runner.create_runner(options.view_as(StandardOptions).runner or "DirectRunner")
+  except SystemExit:
+    message = usage.getvalue().strip().splitlines()[-1].split("error: ", 1)[-1]
+    raise UserError(f"Apache Beam option: {message}") from None
+  except ValueError as error:
+    raise UserError(f"--runner: {error}") from None
+  unknown = sorted(set(known) - set(options.get_all_options()))
   if unknown:
     raise UserError(f"unknown option {', '.join('--' + u for u in unknown)}: neither "
                     "compute-embeddings (see --help) nor Apache Beam's pipeline options know it.")
@@ -114,7 +129,11 @@ def complete_entries(args) -> dict | None:
   if not versions:
     return None
   newest = max(versions, key=lambda folder: tuple(int(n) for n in folder.name.split(".")))
-  info = json.loads((newest / "dataset_info.json").read_text())
+  try:
+    info = json.loads((newest / "dataset_info.json").read_text())
+  except (OSError, ValueError) as error:
+    raise UserError(f"{newest / 'dataset_info.json'}: unreadable ({error}); the build is damaged: build "
+                    f"{args.task} again with tfds build") from error
   built = {split["name"]: split for split in info.get("splits", [])}
   splits = args.splits.split(",") if args.splits else sorted(built)
   if not splits or not set(splits) <= set(built):
@@ -130,6 +149,8 @@ def complete_entries(args) -> dict | None:
     record = cache.read_completion(key.path(args.cache), key, source)
     if record is None:
       return None
+    # work files left by a run killed after completing the entry
+    cache.remove_work_files(key.path(args.cache), [shard["name"] for shard in record["shards"]])
     records[key] = record
   return records
 
@@ -160,6 +181,7 @@ def plan(argv) -> Plan:
     if record is None:
       todo.setdefault(key.split, []).append(key)
     else:
+      cache.remove_work_files(key.path(args.cache), [shard["name"] for shard in record["shards"]])
       reused[key] = record
   return Plan(args, options, model, shared, builder, keys, reused, todo)
 

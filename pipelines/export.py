@@ -8,6 +8,8 @@ list<list<float32>> (frames x dims) per row. Those are for pooling of one's own:
 vector per example. Rows are sorted by example_id; arrays are plain (np.load with allow_pickle=False).
 """
 
+import os
+
 import numpy as np
 from etils import epath
 
@@ -29,13 +31,13 @@ def write(keys: list[cache.EntryKey], cache_root, out_path) -> int:
   vectors = [r["embedding"].reshape(r["embedding"].shape[0], -1) if frame_level else r["embedding"]
              for r in records]
   out_path = epath.Path(out_path)
-  out_path.parent.mkdir(parents=True, exist_ok=True)
-  if out_path.suffix == ".npz":
-    write_npz(out_path, ids, vectors, frame_level)
-  elif out_path.suffix == ".parquet":
-    write_parquet(out_path, ids, vectors, frame_level)
-  else:
+  if out_path.suffix not in FORMATS:
     raise UserError(f"{out_path}: choose a .npz or .parquet file name")
+  out_path.parent.mkdir(parents=True, exist_ok=True)
+  # whole or not at all: a run killed while exporting leaves no file that looks like a submission
+  temporary = out_path.parent / f"{cache.TEMPORARY_PREFIX}{os.getpid()}-{out_path.name}"
+  (write_npz if out_path.suffix == ".npz" else write_parquet)(temporary, ids, vectors, frame_level)
+  temporary.replace(out_path)
   return len(ids)
 
 

@@ -11,8 +11,13 @@ model on, each entry (split, layer) has its own branch:
 See pipelines/cache.py for why batches go to chunks first and how the final shards are laid out.
 """
 
+import os
+import signal
+import socket
 import sys
+import threading
 import time
+from pathlib import Path
 
 import apache_beam as beam
 import numpy as np
@@ -49,6 +54,48 @@ def to_float(audio: np.ndarray) -> np.ndarray:
   return audio.astype(np.float32)
 
 
+_watching_launcher = False
+
+
+def process_identity(pid: int) -> tuple | None:
+  """(host, pid, start time) of a live process on this machine (Linux /proc), None if it is gone: a pid
+  alone may be reused, and the same pid on another machine is another process."""
+  try:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+  except OSError:
+    return None
+  return socket.gethostname(), pid, stat.rsplit(")", 1)[1].split()[19]
+
+
+def die_with_launcher(launcher: tuple | None) -> None:
+  """In a worker process on the launcher's machine (DirectRunner's multi_processing mode: Beam starts
+  workers that start workers), stops the worker once the launching command is gone. Beam leaves them
+  running when the launcher is killed, and an orphan that went on writing chunks and finalizing entries
+  is what made the next run fail (it deleted chunks the next run had planned to read). In-process and on
+  other machines (Dataflow) nothing is armed."""
+  global _watching_launcher  # pylint: disable=global-statement
+  if _watching_launcher or launcher is None or launcher[1] == os.getpid() or process_identity(launcher[1]) != launcher:
+    return
+  _watching_launcher = True
+
+  def watch():
+    while process_identity(launcher[1]) == launcher:
+      time.sleep(0.2)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+  threading.Thread(target=watch, name="die-with-launcher", daemon=True).start()
+
+
+class CacheWriter(beam.DoFn):
+  """A step that writes to the cache: its worker process never outlives the command that started it."""
+
+  def __init__(self):
+    self.launcher = process_identity(os.getpid())
+
+  def setup(self):
+    die_with_launcher(self.launcher)
+
+
 class SkipCached(beam.DoFn):
   """Drops examples already embedded for every requested layer of their split (found in the chunks of
   an interrupted run); an example missing from one layer's chunks is embedded again for all.
@@ -70,7 +117,7 @@ class SkipCached(beam.DoFn):
     yield element
 
 
-class EmbedBatch(beam.DoFn):
+class EmbedBatch(CacheWriter):
   """Runs the model once per batch for all layers, pools, checks the output is finite, serializes.
 
   A batch holds (split, example) pairs, possibly of several splits. `entries` lists the (split, layer)
@@ -80,6 +127,7 @@ class EmbedBatch(beam.DoFn):
 
   def __init__(self, model_name: str, device: str, shared: beam_shared.Shared, entries: list[tuple[str, str]],
                pooling: str, input_rate: int, record_failures: bool):
+    super().__init__()
     self.model_name, self.device, self.shared, self.entries = model_name, device, shared, entries
     self.pooling, self.input_rate, self.record_failures = pooling, input_rate, record_failures
     self.layers = tuple(dict.fromkeys(layer for _, layer in entries))
@@ -90,6 +138,7 @@ class EmbedBatch(beam.DoFn):
     self.audio_ms = beam.metrics.Metrics.counter(COUNTERS, "audio_milliseconds")
 
   def setup(self):
+    super().setup()
     from nossbench.embeddings import pooling  # pylint: disable=import-outside-toplevel
 
     self.model = load_model(self.model_name, self.device, self.shared)
@@ -160,28 +209,38 @@ def labels_of(example) -> dict:
   return found
 
 
-class WriteChunk(beam.DoFn):
+class WriteChunk(CacheWriter):
   """Makes a batch's records durable at once (see cache.py), then passes them on one by one."""
 
   def __init__(self, entry_dir: str, source: dict):
+    super().__init__()
     self.entry_dir, self.source = entry_dir, source
 
   def process(self, records):
     if records:
       path = cache.chunk_path(self.entry_dir, self.source, [i for i, _ in records])
       cache.write_records(path, [r for _, r in records])
+      cache.step("chunk-written")
     yield from records
 
 
 def read_chunk(path: str):
-  for record in cache.read_records(path):
-    yield cache.example_id_of(record), record
+  """A chunk's (example_id, record) pairs, all or none: a chunk that vanished since the run was planned
+  (another run finished the entry) or cannot be read is skipped whole, so its examples are embedded again
+  (SkipCached's side input is this same read)."""
+  try:
+    pairs = [(cache.example_id_of(record), record) for record in cache.read_records(path)]
+  except Exception as error:  # pylint: disable=broad-except  # a work file: whatever is wrong, it is redone
+    print(f"chunk {path} not used ({error}); its examples are embedded again", file=sys.stderr, flush=True)
+    return
+  yield from pairs
 
 
-class WriteShard(beam.DoFn):
+class WriteShard(CacheWriter):
   """Writes one final shard: its records sorted by example id, one per id."""
 
   def __init__(self, entry_dir: str, shards: int, frame_level: bool):
+    super().__init__()
     self.entry_dir, self.shards, self.frame_level = entry_dir, shards, frame_level
 
   def process(self, indexed):
@@ -195,14 +254,16 @@ class WriteShard(beam.DoFn):
       raise ValueError(f"{self.entry_dir}: embeddings of different dimensions {sorted(dims)} in one entry")
     name = cache.shard_name(index, self.shards)
     cache.write_records(cache.epath.Path(self.entry_dir) / name, unique.values())
+    cache.step("shard-written")
     yield "shard", {"name": name, "examples": len(unique), "dims": list(dims.pop()),
                     "frames": sum(shape[0] for shape in shapes) if self.frame_level else None}
 
 
-class Finalize(beam.DoFn):
+class Finalize(CacheWriter):
   """Checks that every example is either in a shard or listed as failed, then writes COMPLETE.json."""
 
   def __init__(self, key: cache.EntryKey, entry_dir: str, source: dict, details: dict):
+    super().__init__()
     self.key, self.entry_dir, self.source, self.details = key, entry_dir, source, details
     self.expected = source["examples"]
 

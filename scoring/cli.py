@@ -10,26 +10,31 @@ A submission is an .npz (`example_id` [N] str, `embedding` [N, D] float, or [N, 
 compute-embeddings cache entry folders; frame-level input is mean-pooled. Every scheme prepare-splits
 wrote for the task is scored: canonical, lists, speaker_disjoint, kfold, intra_speaker, trials
 (verification).
-Exit code 2 lists every problem of an invalid submission (--json: as JSON on stdout).
+Exit code 2 lists every problem of an invalid submission (--json: as JSON on stdout). Interrupted
+(Ctrl-C, SIGTERM), it stops its worker processes and exits 130 / 143 without writing report.json,
+which is always written last and whole (temporary name, then rename).
 """
 
 import argparse
 import hashlib
 import json
 import re
+import signal
 import sys
+import threading
 
 import numpy as np
 from etils import epath
 
 import nossbench
 from nossbench import UserError, command_line
-from nossbench.scoring import (compare, grid, models, plot, predictions, protocol_card, protocols, report, submission,
-                               verification)
+from nossbench.scoring import (compare, grid, models, plot, predictions, problems, protocol_card, protocols, report,
+                               submission, verification)
 from nossbench.scoring.problems import InvalidSubmission
 from nossbench.splits import manifest
 
 TASK_PATTERN = re.compile(r"^[a-z0-9_]+/[a-z0-9_]+$")
+MAX_REPORT_BYTES = 256 * 2**20
 
 
 def _parser():
@@ -55,6 +60,10 @@ def _parser():
                       help="validation metric that chooses the configuration (accuracy; mAP for multi-label)")
   parser.add_argument("--max-bytes", type=int, default=submission.DEFAULT_MAX_BYTES,
                       help="refuse submissions whose embeddings are larger than this, unpacked")
+  parser.add_argument("--max-dims", type=int, default=problems.DEFAULT_MAX_DIMS,
+                      help=f"refuse embeddings with more dimensions than this ({problems.DEFAULT_MAX_DIMS:,}): no "
+                           "embedding model gives more, and probes on a wider array run for hours; raise it only "
+                           "for a real embedding that wide")
   parser.add_argument("--json", action="store_true", help="print the report (or the problem list) as JSON")
   return parser
 
@@ -107,15 +116,15 @@ def _score_task(name: str, table, x: np.ndarray, args, paths: list[str], raw) ->
     for scheme, protocol in (("lists", protocols.lists), ("speaker_disjoint", protocols.speaker_disjoint),
                              ("kfold", protocols.kfold)):
       if _scheme_exists(args.splits, name, scheme):
-        results.append(protocol(task, variants, manifest.read_manifest(args.splits, name, scheme)[0]))
+        results.append(protocol(task, variants, _read_manifest(args.splits, name, scheme)[0]))
     if _scheme_exists(args.splits, name, "intra_speaker") and task.multilabel:
       task.notes.append("intra_speaker manifest not scored: the protocol is for single-label tasks")
     elif _scheme_exists(args.splits, name, "intra_speaker"):
-      cuts = manifest.read_manifest(args.splits, name, "intra_speaker")[0]
+      cuts = _read_manifest(args.splits, name, "intra_speaker")[0]
       config = protocols.intra_speaker_config(canonical, task.select_by)
       results.append(protocols.intra_speaker(task, variants, cuts, config))
   if _scheme_exists(args.splits, name, "trials"):
-    trials = manifest.read_manifest(args.splits, name, "trials")[0]
+    trials = _read_manifest(args.splits, name, "trials")[0]
     results.append(verification.score(name, x, task.positions, trials, args.seed,
                                       task.table["speaker_id"].to_numpy(str)))
   record = {
@@ -145,10 +154,12 @@ def score(args, grouped: dict[str, list[str]], name: str) -> dict:
     raise UserError("--splits is required to score a submission: the manifest root written by prepare-splits")
   checked, invalid = [], []
   for task, paths in sorted(grouped.items()):
-    table, _ = manifest.read_manifest(args.splits, task, "canonical")
-    raw = submission.read(paths, args.max_bytes)
+    table, _ = _read_manifest(args.splits, task, "canonical")
+    _check_canonical(args.splits, task, table)
+    raw = submission.read(paths, args.max_bytes, args.max_dims)
     try:
-      checked.append((task, paths, table, submission.validate(" + ".join(paths), raw, table), raw))
+      checked.append((task, paths, table, submission.validate(" + ".join(paths), raw, table, args.max_dims), raw))
+      raw.embedding = None  # validate returned the copy that is scored: the file's array is not held twice
     except InvalidSubmission as error:
       invalid.append((task, error))
   if invalid:
@@ -160,14 +171,39 @@ def score(args, grouped: dict[str, list[str]], name: str) -> dict:
           "tasks": tasks}
 
 
+def _read_manifest(root, task: str, scheme: str):
+  try:
+    return manifest.read_manifest(root, task, scheme)
+  except OSError as error:  # a folder or an unreadable file where the table or its sidecar should be
+    raise UserError(f"the {scheme} manifest of {task} under {root} cannot be read ({error}); write it again "
+                    "with prepare-splits") from error
+
+
+def _check_canonical(root, task: str, table) -> None:
+  """The columns and unique ids scoring relies on; a manifest edited together with its sidecar can lack them."""
+  label = "labels" if "labels" in table.columns else "label"
+  missing = [c for c in ("example_id", label, "speaker_id", "split") if c not in table.columns]
+  repeated = table["example_id"][table["example_id"].duplicated()].tolist() if "example_id" in table.columns else []
+  if missing or repeated:
+    what = f"lacks the columns {missing}" if missing else f"lists example ids more than once ({repeated[:3]})"
+    raise UserError(f"the canonical manifest of {task} under {root} {what}; write it again with prepare-splits")
+
+
 def _load_report(item: str) -> dict | None:
   path = epath.Path(item)
   path = path / "report.json" if path.is_dir() and (path / "report.json").exists() else path
   if path.is_file() and path.name.endswith(".json"):
     try:
-      return json.loads(path.read_text())
-    except ValueError as error:
-      raise UserError(f"{path}: not a readable report.json ({error})") from error
+      if path.stat().length > MAX_REPORT_BYTES:
+        raise ValueError(f"{path.stat().length:,} bytes, where a report takes kB to a few MB")
+      loaded = json.loads(path.read_text())
+      if not isinstance(loaded, dict) or not all(isinstance(t, dict) and isinstance(t.get("results"), list)
+                                                 for t in report.tasks_of(loaded)):
+        raise ValueError("no task results in it")
+    except (OSError, ValueError) as error:
+      raise UserError(f"{path}: not a readable report.json ({error}); give a report folder written by "
+                      "score-submission") from error
+    return loaded
   return None
 
 
@@ -185,16 +221,38 @@ def _name(paths: list[str]) -> str:
   return ", ".join(epath.Path(p.rstrip("/")).name for p in paths)
 
 
+class Interrupted(KeyboardInterrupt):
+  """SIGINT or SIGTERM: a KeyboardInterrupt, so that joblib stops (kills) its workers as for Ctrl-C."""
+
+  def __init__(self, signum: int):
+    super().__init__(signum)
+    self.signum = signum
+
+
+def _interrupt(signum, _frame):
+  raise Interrupted(signum)
+
+
 @command_line
 def main(argv):
   args = _parser().parse_args(argv)
+  in_main_thread = threading.current_thread() is threading.main_thread()  # where signals can be handled
+  previous = {s: signal.signal(s, _interrupt) for s in (signal.SIGINT, signal.SIGTERM)} if in_main_thread else {}
   try:
     _main(args)
+  except Interrupted as stop:
+    print(f"score-submission: stopped by {signal.Signals(stop.signum).name}; worker processes stopped, no report "
+          f"written to {args.out}", file=sys.stderr)
+    return 128 + stop.signum
   except UserError as error:
     if args.json:  # the same problems, for programs, on stdout
-      problems = error.as_json() if isinstance(error, InvalidTasks) else [{"code": "error", "message": str(error)}]
-      print(json.dumps({"valid": False, "problems": problems}, indent=2))
+      listed = error.as_json() if isinstance(error, InvalidTasks) else [{"code": "error", "message": str(error)}]
+      print(json.dumps({"valid": False, "problems": listed}, indent=2))
     raise
+  finally:
+    for number, handler in previous.items():
+      signal.signal(number, handler)
+  return 0
 
 
 def _main(args):
@@ -202,12 +260,19 @@ def _main(args):
   unknown = [m for m in args.model_list if m not in models.MODELS]
   if unknown or not args.model_list:
     raise UserError(f"--models: unknown {unknown or 'empty list'}; choose among {', '.join(models.MODELS)}")
+  for name, value, least in (("--jobs", args.jobs, None), ("--seed", args.seed, 0), ("--max-bytes", args.max_bytes, 1),
+                             ("--max-dims", args.max_dims, 1)):
+    if (value == 0 and least is None) or (least is not None and value < least):
+      raise UserError(f"{name} {value}: give " + ("a number of workers (or -1 for all cores)" if least is None else
+                                                  f"a number of at least {least}"))
   out = epath.Path(args.out)
+  if out.exists() and not out.is_dir():
+    raise UserError(f"--out {out} is a file; give a folder for report.json, report.md and report.png")
 
   if not 0 < args.alpha < 1:
     raise UserError(f"--alpha must be between 0 and 1 (exclusive), got {args.alpha}")
   if args.compare:
-    reports, folders = [], []
+    reports, folders, files = [], [], []
     for item in args.compare:
       loaded, folder = _load_report(item), _report_folder(item)
       if loaded is None:
@@ -216,11 +281,19 @@ def _main(args):
         folder = out / _name([item]).replace(" ", "_")
         _keep_predictions(loaded, folder)
         report.write(loaded, folder, report.markdown(loaded))
+      else:
+        files.append(item)
       reports.append(loaded)
       folders.append(folder)
-    comparisons = compare.compare(reports, folders, args.alpha, args.allow_mixed_protocols)
-    combined = {"compare": reports, "comparisons": comparisons}
-    text = report.compare_markdown(reports, comparisons)
+    try:
+      comparisons = compare.compare(reports, folders, args.alpha, args.allow_mixed_protocols)
+      combined = {"compare": reports, "comparisons": comparisons}
+      text = report.compare_markdown(reports, comparisons)
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+      if not files:
+        raise
+      raise UserError(f"{', '.join(files)}: not a report.json written by score-submission (no {error}); "
+                      "score the submission again or give its report folder") from error
   else:
     if not args.inputs:
       raise UserError("give a submission to score (or --compare A B ...); see score-submission --help")
@@ -229,8 +302,12 @@ def _main(args):
     _keep_predictions(combined, out)
     reports, text = [combined], report.markdown(combined)
 
-  json_path, md_path = report.write(combined, out, text)
-  plot.write(reports, out / "report.png")
+  try:
+    out.mkdir(parents=True, exist_ok=True)
+    plot.write(reports, out / "report.png")  # before report.json, which report.write writes last
+    json_path, md_path = report.write(combined, out, text)
+  except OSError as error:
+    raise UserError(f"cannot write the report to {out} ({error.strerror or error}); choose another --out") from error
   unscored = [f"{t['task']} intra-speaker" for r in reports for t in report.tasks_of(r) for x in t["results"]
               if x["protocol"] == "intra_speaker" and not x["accuracy"] >= 0]  # NaN, or null from a report
   if unscored:

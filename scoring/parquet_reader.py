@@ -1,8 +1,15 @@
 """`.parquet` submissions: a string column `example_id` and a list-of-floats column `embedding`.
 
 A row's embedding is a list of D floats, or a list of frames (lists of D floats, as many as the clip
-has), which are mean-pooled. The unpacked size the file's footer declares is checked against the limit
-before any column is read; whole columns are converted at once through Arrow, never row by row.
+has), which are mean-pooled. Whole columns are converted at once through Arrow, never row by row.
+
+Untrusted: before any column is read, the footer's counts bound what reading can allocate. Dictionary
+and run-length encodings store a million equal floats in a few bytes, so the footer's byte sizes do not
+bound the decoded size; its value counts do: embedding values x their width (4 or 8 bytes), plus the
+other columns' unencoded sizes, must stay under --max-bytes and under MAX_RATIO x the file's size
+(float embeddings written by pandas/pyarrow decode to ~1-2x their file size), and the values per row
+(the dimensions, for one vector per row) under --max-dims. The ids are read dictionary-encoded first, so
+a long id repeated in every row is refused before it is expanded.
 """
 
 import numpy as np
@@ -12,10 +19,55 @@ import pyarrow.parquet as pq
 from etils import epath
 
 from nossbench import UserError
-from nossbench.scoring.problems import InvalidSubmission, Problem, Raw, about
+from nossbench.scoring.problems import MAX_ID_CHARS, MAX_RATIO, InvalidSubmission, Problem, Raw, about
 
 FIX = ("write it with pandas: pd.DataFrame({'example_id': ids, 'embedding': list(vectors)})"
        ".to_parquet(path)")
+WIDTHS = {"FLOAT": 4, "DOUBLE": 8, "INT32": 4, "INT64": 8, "INT96": 12, "BOOLEAN": 1}
+
+
+def _footer_problems(path, metadata, file_bytes: int, max_bytes: int, max_dims: int,
+                     frames: bool) -> list[Problem]:
+  """What the footer declares, checked before any column is read (see the module's docstring)."""
+  values, decoded = 0, 0
+  for i in range(metadata.num_row_groups):
+    group = metadata.row_group(i)
+    for j in range(group.num_columns):
+      chunk = group.column(j)
+      if chunk.path_in_schema.split(".")[0] == "embedding" and chunk.physical_type in WIDTHS:
+        values += chunk.num_values
+        decoded += chunk.num_values * WIDTHS[chunk.physical_type] + 8 * group.num_rows  # values + offsets
+      else:
+        decoded += chunk.total_uncompressed_size
+  if decoded > max_bytes:
+    raise UserError(f"{path}: its columns take {decoded / 2**30:.2f} GiB decoded, over the "
+                    f"{max_bytes / 2**30:.2f} GiB limit (raise it with --max-bytes if that is expected)")
+  problems = []
+  if decoded > MAX_RATIO * file_bytes:
+    problems.append(Problem("compression_ratio", f"the footer declares {decoded:,} bytes of columns in a file of "
+                                                 f"{file_bytes:,} (over {MAX_RATIO}:1, as a decompression bomb does; "
+                                                 "embeddings decode to a few times their file size). If the file is "
+                                                 "genuine, write it with .to_parquet(path, compression=None, "
+                                                 "use_dictionary=False)"))
+  if not frames and metadata.num_rows and values / metadata.num_rows > max_dims:
+    problems.append(Problem("too_many_dims", f"its rows hold {values / metadata.num_rows:,.0f} values each, more "
+                                             f"than the {max_dims:,} dimensions any embedding model gives (pass "
+                                             "--max-dims if they really are embeddings)"))
+  return problems
+
+
+def _read_ids(parquet: pq.ParquetFile, path) -> pa.ChunkedArray:
+  """The example_id column, decoded only once its longest value is known to be an id's length."""
+  column = parquet.read(columns=["example_id"]).column("example_id")
+  if pa.types.is_dictionary(column.type):
+    dictionaries = [chunk.dictionary for chunk in column.chunks]
+    if all(pa.types.is_string(d.type) or pa.types.is_large_string(d.type) for d in dictionaries):
+      longest = max((pc.max(pc.binary_length(d)).as_py() or 0 for d in dictionaries), default=0)
+      if longest > 4 * MAX_ID_CHARS:
+        raise InvalidSubmission(path, [Problem("ids_too_long", f"an example_id is {longest:,} bytes long; task "
+                                                               f"ids are short names (at most {MAX_ID_CHARS})")])
+    column = pa.chunked_array([chunk.dictionary_decode() for chunk in column.chunks], column.type.value_type)
+  return column
 
 
 def _lists(column: pa.ChunkedArray):
@@ -32,24 +84,26 @@ def _float_values(values: pa.Array) -> np.ndarray | None:
   return None
 
 
-def read(path, max_bytes: int) -> Raw:
+def read(path, max_bytes: int, max_dims: int) -> Raw:
   path = epath.Path(path)
   try:
     with path.open("rb") as f:
-      parquet = pq.ParquetFile(f)
-      size = sum(parquet.metadata.row_group(i).total_byte_size for i in range(parquet.metadata.num_row_groups))
+      parquet = pq.ParquetFile(f, read_dictionary=["example_id"])
       missing = [c for c in ("example_id", "embedding") if c not in parquet.schema_arrow.names]
       if missing:
         raise InvalidSubmission(path, [Problem("missing_column", f"missing column {c!r}; it has "
                                                f"{parquet.schema_arrow.names}; {FIX}") for c in missing])
-      if size > max_bytes:
-        raise UserError(f"{path}: its columns take {size / 2**30:.2f} GiB unpacked, over the "
-                        f"{max_bytes / 2**30:.2f} GiB limit (raise it with --max-bytes if that is expected)")
-      table = parquet.read(columns=["example_id", "embedding"])
-  except (pa.ArrowException, OSError) as error:
+      embedding_type = parquet.schema_arrow.field("embedding").type
+      frames = (pa.types.is_list(embedding_type) or pa.types.is_large_list(embedding_type)) and \
+          pa.types.is_nested(embedding_type.value_type)
+      problems = _footer_problems(path, parquet.metadata, path.stat().length, max_bytes, max_dims, frames)
+      if problems:
+        raise InvalidSubmission(path, problems)
+      ids_column = _read_ids(parquet, path)
+      column = parquet.read(columns=["embedding"]).column("embedding")
+  except (pa.ArrowException, OSError, ValueError) as error:
     raise UserError(f"{path}: not a readable Parquet file ({error}); {FIX}") from error
 
-  ids_column, column = table.column("example_id"), table.column("embedding")
   if not (pa.types.is_string(ids_column.type) or pa.types.is_large_string(ids_column.type)):
     raise InvalidSubmission(path, [Problem("ids_not_strings", f"example_id must hold strings, got {ids_column.type}")])
   ids = [("" if i is None else i) for i in ids_column.to_pylist()]
@@ -91,6 +145,10 @@ def read(path, max_bytes: int) -> Raw:
   if problems:
     return Raw(ids, None, problems)
   d = dims.pop() if dims else 0
+  if d > max_dims:
+    return Raw(ids, None, [Problem("too_many_dims", f"embeddings have {d:,} dimensions, more than the {max_dims:,} "
+                                                    "any embedding model gives (pass --max-dims if they really are "
+                                                    "embeddings)")])
   if not frames:
     embedding = values.reshape(len(ids), d) if len(ids) else np.zeros((0, d), np.float32)
     return Raw(ids, embedding)

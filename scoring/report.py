@@ -10,6 +10,7 @@ of the mean. Every result carries its protocol card and id (`protocol_card.py`).
 
 import json
 import math
+import os
 
 from etils import epath
 
@@ -287,9 +288,13 @@ def to_json(report: dict) -> str:
 
 
 def write(report: dict, out_dir, text: str) -> tuple[epath.Path, epath.Path]:
+  """report.md, then report.json last, each whole or not at all (temporary name, then rename): a run
+  stopped midway never leaves a report.json that looks complete."""
   out_dir = epath.Path(out_dir)
   out_dir.mkdir(parents=True, exist_ok=True)
   json_path, md_path = out_dir / "report.json", out_dir / "report.md"
-  json_path.write_text(to_json(report) + "\n")
-  md_path.write_text(text)
+  for path, content in ((md_path, text), (json_path, to_json(report) + "\n")):
+    temporary = out_dir / f".tmp-{os.getpid()}-{path.name}"
+    temporary.write_text(content)
+    temporary.replace(path)
   return json_path, md_path

@@ -6,7 +6,7 @@ Validation collects every problem, not only the first, so a submitter can fix th
 """
 
 import hashlib
-import json
+import os
 
 import numpy as np
 import pandas as pd
@@ -14,17 +14,23 @@ from etils import epath
 
 from nossbench import UserError
 from nossbench.scoring import npz_reader, parquet_reader, tfrecord_reader
-from nossbench.scoring.problems import InvalidSubmission, Problem, Raw, about
+from nossbench.scoring.problems import DEFAULT_MAX_DIMS, InvalidSubmission, Problem, Raw, about, shape_problems
 
 DEFAULT_MAX_BYTES = 16 * 2**30
 FORMATS = ".npz, .parquet, .tfrecord files or compute-embeddings cache entry folders"
 
 
 def files_below(folder: epath.Path) -> list[epath.Path]:
-  """Every file at any depth below a folder, sorted (epath's glob has no `**` on every filesystem)."""
-  found, folders = [], [epath.Path(folder)]
+  """Every file at any depth below a folder, sorted (epath's glob has no `**` on every filesystem).
+  Symbolic links are followed, each folder once, so a link to a folder above cannot loop."""
+  found, folders, seen = [], [epath.Path(folder)], set()
   while folders:
-    for path in folders.pop().iterdir():
+    current = folders.pop()
+    real = str(current) if "://" in str(current) else os.path.realpath(current)
+    if real in seen:
+      continue
+    seen.add(real)
+    for path in current.iterdir():
       (folders if path.is_dir() else found).append(path)
   return sorted(found, key=str)
 
@@ -38,15 +44,23 @@ def tasks_in(folder) -> dict[str, list[epath.Path]]:
   """{task: its cache entries} for the entries below a folder, by the task their COMPLETE.json records."""
   found = {}
   for entry in cache_entries(epath.Path(folder)):
-    record = json.loads((entry / tfrecord_reader.COMPLETE).read_text())
-    task = record.get("key", {}).get("task")
-    if not task:
+    record = tfrecord_reader.completion_record(entry)
+    task = record.get("key", {}).get("task") if isinstance(record.get("key"), dict) else None
+    if not isinstance(task, str) or not task:
       raise UserError(f"{entry / tfrecord_reader.COMPLETE} names no task; give it with --task")
     found.setdefault(task, []).append(entry)
   return found
 
 
-def _read_one(path: epath.Path, max_bytes: int) -> Raw:
+def _read_one(path: epath.Path, max_bytes: int, max_dims: int) -> Raw:
+  try:
+    return _read_path(path, max_bytes, max_dims)
+  except OSError as error:  # unreadable permissions, a file vanished or a disk error while reading
+    raise UserError(f"{path}: cannot be read ({error.strerror or error}); check that the file is there and "
+                    "readable by you") from error
+
+
+def _read_path(path: epath.Path, max_bytes: int, max_dims: int) -> Raw:
   if not path.exists():
     raise UserError(f"{path}: no such submission file or folder")
   if path.is_dir():
@@ -62,7 +76,7 @@ def _read_one(path: epath.Path, max_bytes: int) -> Raw:
       shards, record = tfrecord_reader.entry_shards(entry)
       files += shards
       failed += [f["example_id"] if isinstance(f, dict) else str(f) for f in record.get("failed", [])]
-    raw = tfrecord_reader.read(files, max_bytes)
+    raw = tfrecord_reader.read(files, max_bytes, max_dims)
     raw.notes.insert(0, f"read {len(entries)} cache entr{'y' if len(entries) == 1 else 'ies'} below {path}")
     if failed:
       raw.notes.append(f"compute-embeddings recorded {len(failed)} examples that failed to embed: "
@@ -70,20 +84,20 @@ def _read_one(path: epath.Path, max_bytes: int) -> Raw:
     return raw
   name = path.name.lower()
   if name.endswith(".npz"):
-    return npz_reader.read(path, max_bytes)
+    return npz_reader.read(path, max_bytes, max_dims)
   if name.endswith(".parquet"):
-    return parquet_reader.read(path, max_bytes)
+    return parquet_reader.read(path, max_bytes, max_dims)
   if ".tfrecord" in name or name.endswith(".tfrec"):
-    return tfrecord_reader.read([path], max_bytes)
+    return tfrecord_reader.read([path], max_bytes, max_dims)
   raise UserError(f"{path}: unknown submission format; submissions are {FORMATS}")
 
 
-def read(paths, max_bytes: int = DEFAULT_MAX_BYTES) -> Raw:
+def read(paths, max_bytes: int = DEFAULT_MAX_BYTES, max_dims: int = DEFAULT_MAX_DIMS) -> Raw:
   """Reads and concatenates every part of one task's submission, within one size budget."""
   parts = []
   for path in paths:
     used = sum(p.embedding.nbytes for p in parts if p.embedding is not None)
-    parts.append(_read_one(epath.Path(path), max_bytes - used))
+    parts.append(_read_one(epath.Path(path), max_bytes - used, max_dims))
   if len(parts) == 1:
     return parts[0]
   problems = [p for part in parts for p in part.problems]
@@ -97,32 +111,37 @@ def read(paths, max_bytes: int = DEFAULT_MAX_BYTES) -> Raw:
   return Raw(ids, np.concatenate([part.embedding for part in parts]), [], notes, any(p.frames for p in parts))
 
 
-def validate(source: str, raw: Raw, manifest: pd.DataFrame) -> np.ndarray:
+def decoded_ids(ids: np.ndarray) -> tuple[pd.Series, list[Problem]]:
+  """The ids as str; bytes ids (dtype S) must be UTF-8, and those that are not are listed, not altered."""
+  if ids.dtype.kind == "U":
+    return pd.Series(ids.astype(str)), []
+  texts, bad = [], []
+  for row, value in enumerate(ids.tolist()):
+    try:
+      texts.append(value.decode("utf-8"))
+    except UnicodeDecodeError:
+      texts.append(value.decode("utf-8", "backslashreplace"))
+      bad.append(f"row {row}: {texts[-1]}")
+  problems = [about("ids_not_utf8", "example ids are not UTF-8 text", bad)] if bad else []
+  return pd.Series(texts, dtype=object), problems
+
+
+def validate(source: str, raw: Raw, manifest: pd.DataFrame, max_dims: int = DEFAULT_MAX_DIMS) -> np.ndarray:
   """Checks the submission against the manifest's example ids; returns float32 [N, D] in manifest order.
 
   Frame-level arrays [N, T, D] are mean-pooled over T. Raises InvalidSubmission listing every problem.
   """
-  problems, ids, embedding = list(raw.problems), raw.ids, raw.embedding
-  if len(ids) == 0:
-    problems.append(Problem("empty", "the submission is empty: it holds no examples"))
-  if ids.ndim != 1:
-    problems.append(Problem("ids_shape", f"example_id must be one-dimensional, got shape {ids.shape}"))
-  if ids.dtype.kind not in "US":
-    problems.append(Problem("ids_not_strings", f"example_id must hold strings, got dtype {ids.dtype}"))
-  if embedding is not None:
-    if embedding.dtype.kind != "f":
-      problems.append(Problem("not_float", f"embedding must be floating point, got dtype {embedding.dtype}"))
-    if embedding.ndim not in (2, 3):
-      problems.append(Problem("rank", f"embedding must be [examples, dims] (or [examples, frames, dims] for "
-                                      f"frame-level input), got shape {embedding.shape}"))
-    elif embedding.shape[-1] == 0:
-      problems.append(Problem("no_dims", f"embedding has zero dimensions (shape {embedding.shape})"))
-    if ids.ndim == 1 and embedding.ndim >= 1 and len(ids) != len(embedding):
-      problems.append(Problem("row_count", f"{len(ids)} example ids but {len(embedding)} embedding rows"))
+  ids, embedding = raw.ids, raw.embedding
+  problems = list(raw.problems) + shape_problems(
+      ids.shape, ids.dtype, None if embedding is None else embedding.shape,
+      None if embedding is None else embedding.dtype, max_dims)
   if problems and (ids.ndim != 1 or ids.dtype.kind not in "US"):
     raise InvalidSubmission(source, problems)
+  if any(p.code in ("not_float", "rank", "no_dims", "too_many_dims", "row_count") for p in problems):
+    embedding = None
 
-  id_series = pd.Series(ids.astype(str))
+  id_series, undecodable = decoded_ids(ids)
+  problems += undecodable
   duplicated = sorted(set(id_series[id_series.duplicated()]))
   if duplicated:
     problems.append(about("duplicate_ids", "example ids appear more than once", duplicated))
@@ -139,8 +158,9 @@ def validate(source: str, raw: Raw, manifest: pd.DataFrame) -> np.ndarray:
   if not problems and embedding.ndim == 3:
     embedding = embedding.mean(axis=1)
     raw.notes.append(f"frame-level array [examples, {raw.embedding.shape[1]} frames, dims] mean-pooled over frames")
-  if embedding is not None and embedding.dtype.kind == "f" and embedding.ndim in (2, 3):
-    finite = np.isfinite(embedding.astype(np.float32)).reshape(len(embedding), -1).all(axis=1)
+  if embedding is not None:
+    # as float32, the type scored: a float64 value beyond its range would become Inf there
+    finite = np.isfinite(embedding.astype(np.float32, copy=False)).reshape(len(embedding), -1).all(axis=1)
     bad_rows = np.flatnonzero(~finite)
     if len(bad_rows):
       where = "" if embedding.dtype == np.float32 else " as float32"

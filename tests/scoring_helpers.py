@@ -29,3 +29,18 @@ def embeddings(rows: pd.DataFrame, dims: int = 8, signal: float = 3.0, speaker_o
 def write(root, task: str, scheme: str, rows: pd.DataFrame):
   manifest.write_manifest(root, task, scheme, rows, {"seed": 0})
   return root
+
+
+def small_task(tmp_path, task: str = "noss/crema_d"):
+  """A task's canonical manifest under tmp_path/splits: (splits root, its table, embeddings that fit it)."""
+  rows = table()
+  write(tmp_path / "splits", task, "canonical", rows)
+  return tmp_path / "splits", rows, embeddings(rows)
+
+
+def score(tmp_path, splits, *inputs, extra=(), task: str = "noss/crema_d") -> int:
+  """score-submission in this process (logistic regression only), reports in tmp_path/out: its exit code."""
+  from nossbench.scoring import cli  # pylint: disable=import-outside-toplevel
+
+  return cli.main([*map(str, inputs), "--task", task, "--splits", str(splits), "--out", str(tmp_path / "out"),
+                   "--models", "logreg", *extra])

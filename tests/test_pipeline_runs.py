@@ -228,9 +228,12 @@ def test_bad_arguments_are_named(tone_dataset, tmp_path):
                          (("--export", tmp_path / "x.csv"), "name a .npz or .parquet file"),
                          (("--splits", "dev"), "has no split dev"),
                          (("--batch_size", "0"), "--batch_size 0: give a number above 0"),
-                         (("--bach_size", "4"), "unknown option --bach_size")]:
+                         (("--bach_size", "4"), "unknown option --bach_size"),
+                         (("--direct_num_workers", "two"), "Apache Beam option: argument --direct_num_workers: "
+                                                           "invalid int value: 'two'"),
+                         (("--runner", "NoSuchRunner"), "--runner: Unexpected pipeline runner: NoSuchRunner")]:
     code, _, err = embed(*base, *extra)
-    assert code == 2 and message in err, err
+    assert code == 2 and message in err and "usage:" not in err, err
 
 
 def documented_dataflow_command(data_dir, cache_root) -> list[str]:

@@ -18,14 +18,10 @@ TASK = "noss/crema_d"
 
 @pytest.fixture
 def task(tmp_path):
-  rows = helpers.table()
-  helpers.write(tmp_path / "splits", TASK, "canonical", rows)
-  return tmp_path / "splits", rows, helpers.embeddings(rows)
+  return helpers.small_task(tmp_path, TASK)
 
 
-def run(tmp_path, splits, *inputs, extra=()):
-  return cli.main([*map(str, inputs), "--task", TASK, "--splits", str(splits), "--out", str(tmp_path / "out"),
-                   "--models", "logreg", *extra])
+run = helpers.score
 
 
 def report(tmp_path):
@@ -58,9 +54,9 @@ def test_forged_npz_header_is_refused_before_allocating(tmp_path, task):
 
 def test_compressed_npz_is_checked_on_its_unpacked_size(tmp_path, task, capsys):
   splits, rows, _ = task
-  np.savez_compressed(tmp_path / "zeros.npz", example_id=rows["example_id"].to_numpy().astype(str),
-                      embedding=np.zeros((120, 10000), np.float32))  # 4.8 MB unpacked, a few kB packed
-  assert run(tmp_path, splits, tmp_path / "zeros.npz", extra=["--max-bytes", "1000000"]) == 2
+  np.savez_compressed(tmp_path / "noise.npz", example_id=rows["example_id"].to_numpy().astype(str),
+                      embedding=np.random.RandomState(0).randn(120, 10000).astype(np.float32))  # 4.8 MB unpacked
+  assert run(tmp_path, splits, tmp_path / "noise.npz", extra=["--max-bytes", "1000000"]) == 2
   assert "GiB unpacked, over the" in capsys.readouterr().err
 
 
