@@ -27,13 +27,12 @@ import numpy as np
 from etils import epath
 
 import nossbench
-from nossbench import UserError, command_line
+from nossbench import UserError, command_line, tasks
 from nossbench.scoring import (compare, grid, models, plot, predictions, problems, protocol_card, protocols, report,
                                submission, verification)
 from nossbench.scoring.problems import InvalidSubmission
 from nossbench.splits import manifest
 
-TASK_PATTERN = re.compile(r"^[a-z0-9_]+/[a-z0-9_]+$")
 MAX_REPORT_BYTES = 256 * 2**20
 
 
@@ -73,7 +72,7 @@ def _group(inputs: list[str], task: str | None) -> dict[str, list[str]]:
   grouped = {}
   for item in inputs:
     name, _, path = item.partition("=")
-    if path and TASK_PATTERN.match(name) and not epath.Path(item).exists():
+    if path and tasks.NAME.match(name) and not epath.Path(item).exists():
       grouped.setdefault(name, []).append(path)
     elif task:
       grouped.setdefault(task, []).append(item)
@@ -102,7 +101,7 @@ def _sha256(paths: list[str]) -> str:
 
 
 def _scheme_exists(root, task: str, scheme: str) -> bool:
-  folder = epath.Path(root).joinpath(*task.split("/"))
+  folder = tasks.manifest_folder(root, task)
   return folder.exists() and any(p.name.split(".")[0] == scheme for p in folder.iterdir())
 
 
@@ -181,7 +180,7 @@ def _read_manifest(root, task: str, scheme: str):
 
 def _check_canonical(root, task: str, table) -> None:
   """The columns and unique ids scoring relies on; a manifest edited together with its sidecar can lack them."""
-  label = "labels" if "labels" in table.columns else "label"
+  label = tasks.label_column(table)
   missing = [c for c in ("example_id", label, "speaker_id", "split") if c not in table.columns]
   repeated = table["example_id"][table["example_id"].duplicated()].tolist() if "example_id" in table.columns else []
   if missing or repeated:

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from sklearn.preprocessing import MultiLabelBinarizer
 
-from nossbench import UserError
+from nossbench import UserError, tasks
 from nossbench.scoring import grid, intervals, metrics, models, normalization, predictions
 
 SELECT_METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "micro_f1", "auc", "map", "roc_auc")
@@ -43,10 +43,10 @@ class Task:
   notes: list = dataclasses.field(init=False, default_factory=list)
 
   def __post_init__(self):
-    self.multilabel = "labels" in self.table.columns
+    self.multilabel = tasks.label_column(self.table) == "labels"
     if self.multilabel:
       binarizer = MultiLabelBinarizer()
-      self.y = binarizer.fit_transform([[t for t in s.split(";") if t] for s in self.table["labels"]])
+      self.y = binarizer.fit_transform([tasks.split_labels(s) for s in self.table["labels"]])
       self.classes = list(binarizer.classes_)
     else:
       self.classes = sorted(set(self.table["label"]))
@@ -121,7 +121,7 @@ class Split:
 
 def _split(task: Task, rows: np.ndarray, splits: np.ndarray, where: str, carve: bool = True) -> Split:
   """The train/validation/test rows of one split; without validation rows, held-out train (if `carve`)."""
-  named = {name: rows[splits == name] for name in ("train", "validation", "test")}
+  named = {name: rows[splits == name] for name in tasks.SPLITS}
   others = sorted(set(splits) - set(named))
   if others:
     raise UserError(f"{where}: unknown split names {others} (expected train, validation, test)")

@@ -34,7 +34,7 @@ import pandas as pd
 from etils import epath
 from scipy import sparse
 
-from nossbench import UserError
+from nossbench import UserError, tasks
 from nossbench.splits import manifest
 
 SLOWDOWN = 4
@@ -216,7 +216,7 @@ def counts(findings: pd.DataFrame) -> pd.DataFrame:
 
 
 def write(root, task: str, findings: pd.DataFrame) -> epath.Path:
-  path = epath.Path(root).joinpath(*task.split("/")) / "audit.csv"
+  path = tasks.manifest_folder(root, task) / "audit.csv"
   path.write_text(findings.to_csv(index=False, lineterminator="\n"))
   return path
 

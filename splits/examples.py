@@ -9,12 +9,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-LABEL_SEPARATOR = ";"
-
-
-def label_column(table: pd.DataFrame) -> str:
-  return "labels" if "labels" in table.columns else "label"
-
+from nossbench.tasks import LABEL_SEPARATOR, label_column
 
 def labelled(table: pd.DataFrame, keep: list[str]) -> pd.DataFrame:
   """One row per label of each example: the `keep` columns, `row` (the example's position) and `label`.

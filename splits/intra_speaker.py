@@ -9,7 +9,7 @@ without a speaker id belong to no speaker: both are returned, never dropped sile
 import numpy as np
 import pandas as pd
 
-from nossbench import UserError, hashing
+from nossbench import UserError, hashing, tasks
 from nossbench.splits import examples
 
 MIN_EXAMPLES = 2  # one for train, one for test
@@ -25,7 +25,7 @@ def intra_speaker_splits(table: pd.DataFrame, repeats: int = 5, test_fraction: f
 
   Examples without a speaker id are counted under the skipped speaker ''.
   """
-  label = examples.label_column(table)
+  label = tasks.label_column(table)
   rows, skipped = [], {}
   for speaker, group in table.groupby("speaker_id", sort=True):
     ids = np.sort(group["example_id"].to_numpy(dtype=object))

@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from nossbench import UserError, hashing
+from nossbench import UserError, hashing, tasks
 from nossbench.splits import examples
 
 OWN_FOLDS = "fold"  # the feature that carries a dataset's own folds
@@ -71,7 +71,7 @@ def _assign_folds(table: pd.DataFrame, k: int, seed: int, group_column: str | No
     return fold_of_group[codes], []
   from sklearn import model_selection  # pylint: disable=import-outside-toplevel  (slow to import; --check needs none)
 
-  label = examples.label_column(table)
+  label = tasks.label_column(table)
   y = pd.factorize(table[label], sort=True)[0] if label == "label" else None
   if group_column:
     splitter = (model_selection.StratifiedGroupKFold if y is not None else model_selection.GroupKFold)(

@@ -22,8 +22,7 @@ import pandas as pd
 from etils import epath
 
 import nossbench
-from nossbench import UserError, userfiles
-from nossbench.splits import examples
+from nossbench import UserError, tasks, userfiles
 
 SCHEME_COLUMNS = {
     "canonical": [], "lists": [], "intra_speaker": ["repeat"], "speaker_disjoint": ["repeat"],
@@ -37,7 +36,7 @@ REWRITE = "write it again with prepare-splits"
 
 
 def manifest_paths(root, task: str, scheme: str) -> tuple[epath.Path, epath.Path]:
-  folder = epath.Path(root).joinpath(*task.split("/"))
+  folder = tasks.manifest_folder(root, task)
   return folder / f"{scheme}.csv", folder / f"{scheme}.json"
 
 
@@ -49,7 +48,7 @@ def columns(scheme: str, label_column: str = "label") -> list[str]:
 
 def write_manifest(root, task: str, scheme: str, table: pd.DataFrame, params: dict) -> epath.Path:
   """Writes the table (sorted, deterministic bytes) and then its sidecar; returns the table's path."""
-  cols = columns(scheme, examples.label_column(table))
+  cols = columns(scheme, tasks.label_column(table))
   table = table[cols]
   if scheme != "trials":  # trials keep the order of the official list
     order = SCHEME_COLUMNS[scheme][:1] + ["example_id"]

@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 from etils import epath
 
 from nossbench import UserError
-from nossbench.splits.examples import LABEL_SEPARATOR
+from nossbench.tasks import LABEL_SEPARATOR
 
 BATCH = 8192
 

@@ -23,8 +23,8 @@ from etils import epath
 
 from nossbench import UserError, speaker_shuffle, userfiles
 from nossbench.builders.items import Item
+from nossbench.tasks import SPLITS
 
-SPLITS = ("train", "validation", "test")
 
 MAX_TEXT_BYTES = 1 << 30  # the largest metadata file, AudioSet's unbalanced_train_segments.csv, is ~ 100 MB
 

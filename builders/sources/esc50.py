@@ -10,7 +10,7 @@ import dataclasses
 from etils import epath
 
 from nossbench import UserError
-from nossbench.builders.sources import Clip, csv_records
+from nossbench.builders.sources import SPLITS, Clip, csv_records
 
 LABELS = (  # indexed by the csv's `target`
     "dog", "rooster", "pig", "cow", "frog", "cat", "hen", "insects", "sheep", "crow",
@@ -48,7 +48,7 @@ def list_splits(manual_dir) -> tuple[dict[str, list[FoldClip]], dict]:
   """Reads meta/esc50.csv; returns clips per split (folds 1-3/4/5) and notes for the dataset metadata."""
   root = find_root(manual_dir)
   meta = root / "meta" / "esc50.csv"
-  splits = {name: [] for name in ("train", "validation", "test")}
+  splits = {name: [] for name in SPLITS}
   for line, row in csv_records(meta, "ESC-50", ("filename", "fold", "target", "category")):
     try:
       fold, target, name = int(row["fold"]), int(row["target"]), row["filename"]

@@ -15,7 +15,7 @@ import dataclasses
 from etils import epath
 
 from nossbench import UserError, hashing
-from nossbench.builders.sources import Clip, csv_records, csv_rows
+from nossbench.builders.sources import SPLITS, Clip, csv_records, csv_rows
 
 LABELS = ("airport", "bus", "metro", "metro_station", "park", "public_square", "shopping_mall",
           "street_pedestrian", "street_traffic", "tram")
@@ -99,5 +99,5 @@ def list_splits(manual_dir) -> tuple[dict[str, list[SceneClip]], dict]:
       assigned[example_id] = "validation" if in_validation else split
   unassigned = sorted(set(clips) - set(assigned))
   splits = {name: [clips[i] for i in sorted(assigned) if assigned[i] == name]
-            for name in ("train", "validation", "test")}
+            for name in SPLITS}
   return splits, {"split_source": f"fallback: {FALLBACK}", "not_in_fold1": unassigned}
