@@ -1,23 +1,21 @@
 """Imports external split lists (official lists, or the Birdsong/TUT18 lists of Tagliasacchi et al.).
 
-A list folder holds one file per split, `<split>.txt` (also .tsv, .csv or .lst): one example per line,
-named by its example id or by its file's path, with or without folders and extension
-(`ff1010bird/64486`, `64486.wav`, `audio/airport-barcelona-0-0-a.wav`); further tab- or comma-separated
-fields, blank lines and `#` comments are ignored. Every entry must name exactly one example, and no
+A list folder holds one file per split, `<split>.txt` (also .tsv, .csv or .lst), in the grammar of
+`file_lists.py` (shared with the HARES lists a builder reads): one example per line, or a table whose first
+field names it, by its example id or by its file's path, with or without folders and extension
+(`ff1010bird/64486`, `64486.wav`, `audio/airport-barcelona-0-0-a.wav`). Every entry must name exactly one example, and no
 example may be named twice: anything else is an error that lists the entries. Examples named in no list
 go to `unlisted_split` when given, else they are left out and reported.
 """
 
 import hashlib
-import re
 
 import pandas as pd
 from etils import epath
 
-from nossbench import UserError, userfiles
+from nossbench import UserError, file_lists, userfiles
 
 SUFFIXES = (".txt", ".tsv", ".csv", ".lst")
-AUDIO_EXTENSION = re.compile(r"\.(wav|flac|mp3|ogg|m4a|aiff?)$", re.IGNORECASE)
 SHOWN = 10  # entries named in an error
 MAX_LIST_BYTES = 1 << 30  # a list of every AudioSet clip is ~ 40 MB
 
@@ -48,11 +46,10 @@ def read_lists(folder) -> tuple[dict[str, tuple[str, str, list[tuple[int, str]]]
                       "UTF-8.") from error
     except UserError as error:
       raise UserError(f"--from-lists: {error}") from error
-    entries = []
-    for number, line in enumerate(text.splitlines(), start=1):
-      entry = re.split(r"[\t,]", line, maxsplit=1)[0].strip()
-      if entry and not entry.startswith("#"):
-        entries.append((number, AUDIO_EXTENSION.sub("", entry)))
+    try:
+      entries = file_lists.entries(text, path)
+    except UserError as error:
+      raise UserError(f"--from-lists {error}") from error
     lists[path.stem] = (path.name, hashlib.sha256(data).hexdigest(), entries)
   if not lists:
     raise UserError(f"--from-lists {folder}: no list files ({'/'.join(SUFFIXES)}) in it.")

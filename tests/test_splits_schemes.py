@@ -220,6 +220,23 @@ def test_from_lists_errors_name_the_entries(tmp_path, content, message):
     from_lists.lists_split(table, tmp_path / "l")
 
 
+def test_from_lists_reads_the_same_grammar_as_the_hares_supplied_lists(tmp_path):
+  """One list file works for prepare-splits --from-lists and a HARES builder alike (file_lists.py): a header,
+  a quoted path with spaces, a semicolon table row and a Windows path."""
+  from nossbench.builders.hares import supplied_lists  # pylint: disable=import-outside-toplevel
+  table = pd.DataFrame({"example_id": ["ff1010bird/64486", "my clips/a b", "warblr/abc"], "label": "a",
+                        "speaker_id": "", "split": "train"})
+  text = 'filename,label\n"my clips/a b.wav",1\nwarblr/abc;0\nC:\\data\\ff1010bird\\64486.WAV,1\n'
+  write_lists(tmp_path / "l", {"train.txt": text}, ["train.txt"])
+  rows, _ = from_lists.lists_split(table, tmp_path / "l")
+  assert sorted(rows.example_id) == sorted(table.example_id) and set(rows.split) == {"train"}
+  assert [entry for _, entry in supplied_lists.read_list(tmp_path / "l" / "train.txt")] == [
+      "my clips/a b", "warblr/abc", "C:/data/ff1010bird/64486"]
+  (tmp_path / "l" / "train.txt").write_text('64486\n"unbalanced\n')
+  with pytest.raises(UserError, match=r"train.txt line 2: cannot read a clip name"):
+    from_lists.lists_split(table, tmp_path / "l")
+
+
 # trials
 
 def test_trials_keep_the_official_order_and_name_unknown_ids(tmp_path):

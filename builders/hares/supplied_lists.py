@@ -5,34 +5,23 @@ et al. from the development data and refers to the paper's appendix; no list fil
 and their code reads internal TFDS datasets (google-research/cola: `birdsong_detection`, `tut_2018`, not in
 public TFDS). So the format here is ours, made to also read the common table layouts unchanged.
 
-Files: `<manual_dir>/hares_splits/{train,validation,test}.txt`, UTF-8. Accepted lines:
-- one clip per line, or a table whose first field is the clip: fields separated by tabs, commas,
-  semicolons or spaces (e.g. DCASE's `audio/<file>.wav<TAB><scene>`, or `itemid,datasetid,hasbird`);
-  a field may be double-quoted; further fields are ignored;
-- a header as the first line, when its first field is one of HEADER_FIELDS; blank lines; `#` comments.
-A clip is named by its example id or its file name, with or without extension and any folder prefix
-(`ff1010bird/64486`, `64486.wav`, `audio/airport-barcelona-0-0-a.wav`, `C:\\data\\wav\\64486.wav`).
-A line from which no name can be read (e.g. starting with a separator, an unbalanced quote), a name that
-matches no clip or several, and a clip in two lists are errors naming the file and line. Clips in no
+Files: `<manual_dir>/hares_splits/{train,validation,test}.txt`, UTF-8, in the grammar of `file_lists.py`
+(shared with `prepare-splits --from-lists`; e.g. DCASE's `audio/<file>.wav<TAB><scene>` or
+`itemid,datasetid,hasbird` tables read unchanged). A clip is named by its example id or its file name, with
+or without extension and any folder prefix. A name that matches no clip or several, and a clip in two
+lists are errors naming the file and line. Clips in no
 list are left out of the task and listed in the dataset metadata (`unlisted`).
 """
 
-import re
 from collections.abc import Mapping
 
 from absl import logging
 from etils import epath
 
-from nossbench import UserError
+from nossbench import UserError, file_lists
 from nossbench.builders.sources import SPLITS, Clip, read_text
 
 FOLDER = "hares_splits"
-HEADER_FIELDS = frozenset({"itemid", "item_id", "filename", "file_name", "file", "path", "example_id", "id", "name",
-                           "clip"})
-FORMATS = ("one clip per line, or a table whose first field (up to a tab, comma, semicolon or space; may be "
-           "double-quoted) names the clip by example id or file name; an optional header line; blank lines and "
-           "# comments")
-_ENTRY = re.compile(r'\s*(?:"(?P<quoted>[^"]+)"|(?P<plain>[^\s,;"]+))\s*(?:[,;\s].*)?')
 
 
 def find(manual_dir) -> epath.Path | None:
@@ -41,28 +30,13 @@ def find(manual_dir) -> epath.Path | None:
   return folder if folder.is_dir() else None
 
 
-def _stem(name: str) -> str:
-  return re.sub(r"\.(wav|flac|mp3|ogg)$", "", name.replace("\\", "/"), flags=re.IGNORECASE)
-
-
 def read_list(path: epath.Path) -> list[tuple[int, str]]:
   """(line number, clip name without extension) for every entry of one list file."""
   try:
     text = read_text(path, "HARES split list")
   except UserError as error:
-    raise UserError(f"{error} Save the list as a UTF-8 text file. Accepted: {FORMATS}.") from error
-  entries = []
-  for number, line in enumerate(text.splitlines(), start=1):
-    if not line.strip() or line.lstrip().startswith("#"):
-      continue
-    match = _ENTRY.fullmatch(line)
-    if not match:
-      raise UserError(f"{path} line {number}: cannot read a clip name from {line!r}. Accepted: {FORMATS}.")
-    name = match["quoted"] or match["plain"]
-    if not entries and name.strip().lower() in HEADER_FIELDS:
-      continue  # a header
-    entries.append((number, _stem(name.strip())))
-  return entries
+    raise UserError(f"{error} Save the list as a UTF-8 text file. Accepted: {file_lists.FORMATS}.") from error
+  return file_lists.entries(text, path)
 
 
 def read_lists(folder: epath.Path) -> dict[str, list[tuple[int, str]]]:
