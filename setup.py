@@ -17,6 +17,9 @@ OPENSMILE = ["opensmile>=2.5"]
 # torchcrepe 0.0.23+ imports torchaudio, whose PyPI wheels are CUDA builds tied to other torch versions.
 TORCH = ["torch==2.13.0", "torchcrepe==0.0.22", "librosa>=0.10", "resampy", "webrtcvad-wheels>=2.0.14"]
 
+# hf: models (embeddings/hf_transformers.py); huggingface_hub >= 0.34 has the `hf download` command it names.
+HF = ["transformers>=4.46", "huggingface_hub>=0.34"]
+
 STAGES = ["builders", "builders.noss", "builders.hares", "builders.sources", "splits", "embeddings", "pipelines", "scoring"]
 
 setuptools.setup(
@@ -57,7 +60,8 @@ setuptools.setup(
         "onnx": ONNX,
         "opensmile": OPENSMILE,
         "torch": TORCH,
-        "models": ONNX + OPENSMILE + TORCH,
+        "hf": TORCH + HF,
+        "models": ONNX + OPENSMILE + TORCH + HF,
     },
     entry_points={
         "console_scripts": [
