@@ -50,6 +50,9 @@ class EmbeddingModel:
   sample_rate: int
   layers: tuple[str, ...]
   framework: str = "cpu-only"
+  # Whether clips of different lengths may share one `embed` call (the model masks or trims what padding
+  # adds). False: the pipeline batches only clips of identical length.
+  pads: bool = True
 
   def __init__(self, device: str = "cpu"):
     self.device = device
@@ -72,6 +75,11 @@ class EmbeddingModel:
     blob = json.dumps({"name": self.identity(), "config": self.config(), "weights": self.weights_digest()},
                       sort_keys=True)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
+
+  def batch_limit(self) -> int | None:
+    """Most clips per call that are worth it on this model's device (None: as many as the pipeline's
+    --batch_size); the pipeline cuts its batches to this."""
+    return None
 
   def output_dims(self) -> dict[str, tuple[int, ...]]:
     """Shape of one frame of each layer, measured once on one second of silence."""

@@ -192,7 +192,8 @@ def build_pipeline(pipeline, p: Plan) -> None:
   args, builder, model = p.args, p.builder, p.model
   input_rate = builder.info.features["audio"].sample_rate
   settings = {"model": args.model, "device": args.device, "shared": p.shared, "pooling": args.pooling,
-              "batch_size": args.batch_size, "max_padding": args.max_padding,
+              # a model that must not see padding gets clips of identical length only
+              "batch_size": args.batch_size, "max_padding": args.max_padding if model.pads else 0.0,
               "max_batch_seconds": args.max_batch_seconds, "examples_per_shard": args.examples_per_shard,
               "record_failures": args.record_failures, "read_parallelism": args.read_parallelism,
               "input_rate": input_rate}

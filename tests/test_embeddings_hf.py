@@ -187,3 +187,40 @@ def test_compute_embeddings_stores_every_layer_of_an_hf_model(folders, tone_data
     for record in records[:3]:
       wave = written[record["example_id"]].astype(np.float32) / 32768
       np.testing.assert_allclose(record["embedding"], model.embed([wave])[layer][0].mean(axis=0), atol=1e-4)
+
+
+def test_pipeline_batches_equal_lengths_for_models_that_must_not_see_padding():
+  import apache_beam as beam
+  from apache_beam.testing.test_pipeline import TestPipeline
+  from apache_beam.testing.util import assert_that
+
+  from nossbench.pipelines import batching
+
+  lengths = [int(x) for x in np.random.default_rng(1).choice([16000, 16001, 24000, 40000], 60)]
+  lengths += list(range(50_000, 50_040))  # 40 lengths seen once: at most 4 buckets stay open
+
+  def check(batches):
+    assert sorted(n for batch in batches for n in batch) == sorted(lengths)
+    assert all(len(set(batch)) == 1 and len(batch) <= 4 for batch in batches)
+    assert sum(len(b) == 4 for b in batches) >= 12  # repeated lengths still fill batches
+
+  with TestPipeline() as pipeline:
+    batches = (pipeline | beam.Create(lengths)
+               | beam.ParDo(batching.BatchBySimilarLength(lambda n: n, 4, 0.0, 10**9)))
+    assert_that(batches, check)
+
+
+def test_pipeline_runs_hf_models_one_clip_per_call_on_cpu(folders, monkeypatch):
+  from nossbench.pipelines import transforms
+
+  model = registry.get_model(f"hf:{folders['wav2vec2_layer']}", device="cpu")
+  assert model.batch_limit() == 1
+  waves = hf_helpers.noise(3000, 3100, 3200, seed=7)
+  together = model.embed(waves, ("layer2",))
+  calls = []
+  embed = model.embed
+  monkeypatch.setattr(model, "embed", lambda w, layers: calls.append(len(w)) or embed(w, layers))
+  single = transforms.embed_in_calls(model, waves, ("layer2",))
+  assert calls == [1, 1, 1]
+  for a, b in zip(single["layer2"], together["layer2"]):
+    np.testing.assert_allclose(a, b, atol=1e-4)
