@@ -68,6 +68,7 @@ setuptools.setup(
             "prepare-splits=nossbench.splits.cli:main",
             "compute-embeddings=nossbench.pipelines.compute_embeddings:main",
             "score-submission=nossbench.scoring.cli:main",
+            "check-model=nossbench.embeddings.check_model:main",
         ]
     },
 )
