@@ -35,6 +35,8 @@ Fingerprint: the sha256 of every weight and config file of the snapshot (hashed 
 base.file_sha256), the resolved Hub revision, and the dtype. `dtype` other than float32 needs a GPU.
 """
 
+import functools
+import json
 import os
 import re
 import warnings
@@ -55,6 +57,14 @@ OPTIONS = {"dtype": "float32"}
 AST_FRAME_SAMPLES, AST_HOP_SAMPLES = 400, 160  # its Kaldi fbank at 16 kHz: 25 ms frames every 10 ms
 # The files of a snapshot that decide its outputs: weights and configs (not READMEs or tokenizers' vocab).
 WEIGHT_FILES = re.compile(r".*\.(safetensors|bin|pt|pth|json)$")
+
+
+def read_json(path: epath.Path, name: str) -> dict:
+  try:
+    return json.loads(path.read_text())
+  except (OSError, ValueError) as error:
+    raise UserError(f"{name}: cannot read {path} ({error}); a transformers audio model folder holds config.json "
+                    "and preprocessor_config.json (save_pretrained of the model and its feature extractor)") from None
 
 
 def fetch_command(repo_id: str, revision: str | None) -> str:
@@ -104,35 +114,50 @@ class HfTransformer(EmbeddingModel):
     if self.settings["dtype"] != "float32" and device != "gpu":
       raise UserError(f"{self.name}: #dtype={self.settings['dtype']} runs on GPUs only (half precision on "
                       "CPUs is slow and inexact); use --device gpu, or leave dtype out for float32")
-    torch = require("torch", self.name)
-    transformers = require("transformers", self.name)
     self.folder, self.revision = snapshot_folder(location, self.name)
     self.location = location
-    try:
-      self.hf_config = transformers.AutoConfig.from_pretrained(str(self.folder))
-      self.extractor = transformers.AutoFeatureExtractor.from_pretrained(str(self.folder))
-    except (OSError, ValueError) as error:
-      raise UserError(f"{self.name}: {self.folder} is not a transformers audio model with a feature extractor "
-                      f"({str(error).splitlines()[0]})") from None
-    self.family = self.hf_config.model_type
+    # Described from its JSON files alone: a fully cached rerun needs neither torch nor the weights.
+    self.meta = read_json(self.folder / "config.json", self.name)
+    self.family = self.meta.get("model_type")
     if self.family not in FAMILIES:
       raise UserError(f"{self.name}: model type {self.family!r} is not supported; hf: takes "
                       f"{', '.join(FAMILIES)}")
+    self.sample_rate = int(read_json(self.folder / "preprocessor_config.json", self.name).get("sampling_rate", 16000))
+    stack = "conv" if self.family in WAVEFORM_FAMILIES else "embeddings"
+    depth = self.setting("encoder_layers" if self.family == "whisper" else "num_hidden_layers")
+    self.layers = (stack,) + tuple(f"layer{i}" for i in range(1, int(depth) + 1))
+    # Padding-invariant with a mask only where the module docstring says; others: equal lengths only.
+    self.pads = (self.family in MASKED_FAMILIES and self.setting("feat_extract_norm") == "layer"
+                 or self.family not in WAVEFORM_FAMILIES)
+
+  def setting(self, key: str):
+    """A config value as config.json holds it, or transformers' default for a key it leaves out."""
+    return self.meta[key] if key in self.meta else getattr(self.hf_config, key)
+
+  @functools.cached_property
+  def hf_config(self):
+    return require("transformers", self.name).AutoConfig.from_pretrained(str(self.folder))
+
+  @functools.cached_property
+  def extractor(self):
+    return require("transformers", self.name).AutoFeatureExtractor.from_pretrained(str(self.folder))
+
+  @functools.cached_property
+  def model(self):
+    """The torch module (Whisper: its encoder), on the device, loaded on first use."""
+    torch = require("torch", self.name)
+    transformers = require("transformers", self.name)
     with _quiet(transformers):
       model = transformers.AutoModel.from_pretrained(str(self.folder))
-    self.model = (model.get_encoder() if self.family == "whisper" else model).eval()
-    self.torch_device = device_lib.torch_device(device)
-    self.dtype = getattr(torch, self.settings["dtype"])
-    self.model.to(self.torch_device, self.dtype)
-    self.sample_rate = int(self.extractor.sampling_rate)
-    stack = "conv" if self.family in WAVEFORM_FAMILIES else "embeddings"
-    depth = self.hf_config.encoder_layers if self.family == "whisper" else self.hf_config.num_hidden_layers
-    self.layers = (stack,) + tuple(f"layer{i}" for i in range(1, depth + 1))
-    # Padding-invariant with a mask only where the module docstring says; others: equal lengths only.
-    self.pads = self.family in MASKED_FAMILIES and getattr(self.hf_config, "feat_extract_norm", "") == "layer" \
-        or self.family not in WAVEFORM_FAMILIES
-    self.min_samples = (self._receptive_field() if self.family in WAVEFORM_FAMILIES
-                        else AST_FRAME_SAMPLES if self.family == "audio-spectrogram-transformer" else 1)
+    model = (model.get_encoder() if self.family == "whisper" else model).eval()
+    self.torch_device, self.dtype = device_lib.torch_device(self.device), getattr(torch, self.settings["dtype"])
+    return model.to(self.torch_device, self.dtype)
+
+  @functools.cached_property
+  def min_samples(self) -> int:
+    if self.family in WAVEFORM_FAMILIES:
+      return self._receptive_field()
+    return AST_FRAME_SAMPLES if self.family == "audio-spectrogram-transformer" else 1
 
   # --- what the pipeline and the cache need -----------------------------------------------------------
 
@@ -148,7 +173,7 @@ class HfTransformer(EmbeddingModel):
     return ",".join(f"{p.relative_to(self.folder)}={file_sha256(p)}" for p in files)
 
   def output_dims(self) -> dict[str, tuple[int, ...]]:
-    size = self.hf_config.d_model if self.family == "whisper" else self.hf_config.hidden_size
+    size = self.setting("d_model" if self.family == "whisper" else "hidden_size")
     return {layer: (int(size),) for layer in self.layers}
 
   def batch_limit(self) -> int | None:
@@ -174,12 +199,13 @@ class HfTransformer(EmbeddingModel):
   def _hidden_states(self, **inputs):
     import torch  # pylint: disable=import-outside-toplevel
 
+    model = self.model  # loaded first: it sets torch_device and dtype
     inputs = {k: v.to(self.torch_device, self.dtype if v.is_floating_point() else v.dtype)
               for k, v in inputs.items()}
     with torch.inference_mode(), warnings.catch_warnings():
       # WavLM's masks, as transformers builds them; torch calls the mix deprecated, results are right
       warnings.filterwarnings("ignore", "Support for mismatched key_padding_mask", UserWarning)
-      states = self.model(**inputs, output_hidden_states=True).hidden_states
+      states = model(**inputs, output_hidden_states=True).hidden_states
     return dict(zip(self.layers, states))
 
   def _waveform_batch(self, waves, layers):
