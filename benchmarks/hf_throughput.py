@@ -30,28 +30,17 @@ import time
 from pathlib import Path
 
 import numpy as np
-import soundfile
 
 sys.path.insert(0, str(Path(__file__).parent))
-from embedding_throughput import build, command, load_clips  # noqa: E402  pylint: disable=wrong-import-position
+from embedding_throughput import build, command, load_clips, make_corpus  # noqa: E402  pylint: disable=wrong-import-position
 
 RATE = 16000
 TASK = "noss/crema_d"
 
 
-def make_corpus(raw: Path, clips: int) -> None:
-  """CREMA-D names and lengths (1.3-5 s, mean ~2.5 s: 1.3 s plus a gamma tail), noise plus a tone."""
-  from nossbench.builders.sources import crema_d  # pylint: disable=import-outside-toplevel
-
-  rng = np.random.default_rng(0)
-  audio = raw / "AudioWAV"
-  audio.mkdir(parents=True, exist_ok=True)
-  names = [f"{actor}_{sentence}_{emotion}_{level}" for actor in range(1001, 1092) for sentence in crema_d.SENTENCES
-           for emotion in crema_d.LABELS for level in crema_d.LEVELS]
-  for name in sorted(rng.choice(names, clips, replace=False)):
-    n = int(min(1.3 + rng.gamma(2.0, 0.6), 5.0) * RATE)
-    wave = 0.1 * rng.standard_normal(n) + 0.2 * np.sin(2 * np.pi * rng.uniform(100, 2000) * np.arange(n) / RATE)
-    soundfile.write(str(audio / f"{name}.wav"), np.clip(wave, -1, 1), RATE, subtype="PCM_16")
+def crema_d_seconds(rng) -> float:
+  """CREMA-D's clip lengths: 1.3-5 s, mean ~2.5 s (1.3 s plus a gamma tail)."""
+  return min(1.3 + rng.gamma(2.0, 0.6), 5.0)
 
 
 def save_model(folder: Path, norm: str) -> int:
@@ -119,7 +108,7 @@ def main():
 
   raw, data_dir = args.work / "raw", args.work / "tfds"
   if not (raw / "AudioWAV").exists():
-    make_corpus(raw, args.clips)
+    make_corpus(raw, args.clips, crema_d_seconds)
   clips = load_clips(build(raw, data_dir))
   audio_s = sum(len(c) for c in clips) / RATE
   lengths = [len(c) / RATE for c in clips]
