@@ -82,7 +82,7 @@ def snapshot_folder(location: str, name: str) -> tuple[epath.Path, str]:
   hub = require("huggingface_hub", name)
   try:
     folder = hub.snapshot_download(repo_id, revision=revision or None,
-                                   allow_patterns=["*.json", "*.safetensors", "*.safetensors.index.json"])
+                                   allow_patterns=["*.json", "*.safetensors"])
     if not any(f.endswith(".safetensors") for f in os.listdir(folder)):  # older repos: PyTorch pickles only
       folder = hub.snapshot_download(repo_id, revision=revision or None, allow_patterns=["*.json", "*.bin"])
   except Exception as error:  # huggingface_hub raises many types: offline, not found, gated, network
@@ -111,9 +111,6 @@ class HfTransformer(EmbeddingModel):
     self.settings = {**OPTIONS, **given}
     if self.settings["dtype"] not in DTYPES:
       raise UserError(f"{self.name}: dtype {self.settings['dtype']!r}; choose one of {', '.join(DTYPES)}")
-    if self.settings["dtype"] != "float32" and device != "gpu":
-      raise UserError(f"{self.name}: #dtype={self.settings['dtype']} runs on GPUs only (half precision on "
-                      "CPUs is slow and inexact); use --device gpu, or leave dtype out for float32")
     self.folder, self.revision = snapshot_folder(location, self.name)
     self.location = location
     # Described from its JSON files alone: a fully cached rerun needs neither torch nor the weights.
@@ -145,6 +142,10 @@ class HfTransformer(EmbeddingModel):
   @functools.cached_property
   def model(self):
     """The torch module (Whisper: its encoder), on the device, loaded on first use."""
+    # Checked here, not when the model is described: compute-embeddings plans on the CPU for GPU workers.
+    if self.settings["dtype"] != "float32" and self.device != "gpu":
+      raise UserError(f"{self.name}: #dtype={self.settings['dtype']} runs on GPUs only (half precision on "
+                      "CPUs is slow and inexact); use --device gpu, or leave dtype out for float32")
     torch = require("torch", self.name)
     transformers = require("transformers", self.name)
     with _quiet(transformers):

@@ -147,8 +147,10 @@ def test_fingerprint_follows_files_is_hashed_once_and_ignores_the_path(folders, 
 
 
 def test_bad_specs_are_user_errors(folders, tmp_path):
+  half = registry.get_model(f"hf:{folders['wavlm']}#dtype=float16", device="cpu")  # planning is on the CPU
+  assert half.fingerprint != registry.get_model(f"hf:{folders['wavlm']}").fingerprint
   with pytest.raises(UserError, match="float16 runs on GPUs only"):
-    registry.get_model(f"hf:{folders['wavlm']}#dtype=float16", device="cpu")
+    half.embed(hf_helpers.noise(RATE))
   with pytest.raises(UserError, match="unknown option rate; hf takes dtype"):
     registry.get_model(f"hf:{folders['wavlm']}#rate=8000")
   with pytest.raises(UserError, match="dtype 'int8'; choose one of float32, float16, bfloat16"):
