@@ -219,7 +219,8 @@ class HfTransformer(EmbeddingModel):
     if self.pads and len(waves) > 1:
       passed["attention_mask"] = inputs["attention_mask"]
     states = self._hidden_states(**passed)
-    kept = self.model._get_feat_extract_output_lengths(torch.tensor([len(w) for w in waves]))  # pylint: disable=protected-access
+    lengths = torch.tensor([len(w) for w in waves])
+    kept = self.model._get_feat_extract_output_lengths(lengths)  # pylint: disable=protected-access
     return {layer: [states[layer][row, :int(n)].float().cpu().numpy() for row, n in enumerate(kept)]
             for layer in layers}
 

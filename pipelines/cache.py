@@ -4,7 +4,8 @@ An entry is the folder `<root>/<model>/<fingerprint>/<layer>/<pooling>-<rate>hz/
 (names made path-safe). A complete entry holds:
 - `part-SSSSS-of-NNNNN.tfrecord`: tf.train.Example records with `example_id`, `embedding` (flattened:
   float32 values, or with `--store_dtype float16` one bytes value of little-endian float16, half the
-  size; scoring.tfrecord_reader.embedding_values reads either), `shape` (`[dims]`, or `[frames, dims]` with pooling `none`), `speaker_id`, and `label`
+  size; scoring.tfrecord_reader.embedding_values reads either), `shape` (`[dims]`, or `[frames, dims]`
+  with pooling `none`), `speaker_id`, and `label`
   (int) or `labels` (ints, multi-label tasks) as the dataset has them;
 - `COMPLETE.json`, written last: key, source (the dataset build), counts, dims, failed examples, shards,
   parameters, model config. A record whose key or source differs from the run's is refused, not reused.

@@ -3,9 +3,9 @@
 A TFRecord file is a run of records: 8-byte little-endian length, masked CRC32-C of those 8 bytes, the
 data, masked CRC32-C of the data. Both checksums are verified (google-crc32c) and a length that runs past
 the end of the file is reported as truncation, so a damaged shard never yields silently wrong vectors.
-Each record is a tf.train.Example (`example_id` bytes, `embedding` floats or float16 bytes, optional `shape`), parsed with
-the TensorFlow-free copy of the Example protos that TensorFlow Datasets ships. A `shape` of rank 2
-([frames, dims], pooling `none`) is mean-pooled over frames.
+Each record is a tf.train.Example (`example_id` bytes, `embedding` floats or float16 bytes, optional
+`shape`), parsed with the TensorFlow-free copy of the Example protos that TensorFlow Datasets ships. A
+`shape` of rank 2 ([frames, dims], pooling `none`) is mean-pooled over frames.
 
 A cache entry folder is read through its COMPLETE.json: only the shards it lists belong to the entry.
 """

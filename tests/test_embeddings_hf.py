@@ -83,7 +83,8 @@ def test_families_that_must_not_see_padding_run_only_equal_lengths_together(fold
   assert not model.pads
   calls = []
   forward = model._waveform_batch
-  monkeypatch.setattr(model, "_waveform_batch", lambda waves, layers: calls.append(len(waves)) or forward(waves, layers))
+  monkeypatch.setattr(model, "_waveform_batch",
+                      lambda waves, layers: calls.append(len(waves)) or forward(waves, layers))
   waves = hf_helpers.noise(4000, 16000, 4000, seed=4)
   batched = model.embed(waves)
   assert sorted(calls) == [1, 2]
