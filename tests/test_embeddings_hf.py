@@ -190,6 +190,16 @@ def test_compute_embeddings_stores_every_layer_of_an_hf_model(folders, tone_data
     for record in records[:3]:
       wave = written[record["example_id"]].astype(np.float32) / 32768
       np.testing.assert_allclose(record["embedding"], model.embed([wave])[layer][0].mean(axis=0), atol=1e-4)
+  # the fully cached rerun reads the model's JSON files only: no torch, transformers or TensorFlow
+  script = ("import sys\nfrom nossbench.pipelines import compute_embeddings\n"
+            "code = compute_embeddings.main(sys.argv[1:])\n"
+            "print('loaded:', [m for m in ('torch', 'transformers', 'tensorflow') if m in sys.modules])\n"
+            "sys.exit(code)")
+  result = subprocess.run([sys.executable, "-c", script, "--task", "noss/crema_d", "--data_dir", str(data_dir),
+                           "--model", spec, "--cache", str(tmp_path), "--splits", "validation"],
+                          capture_output=True, text=True, check=False)
+  assert result.returncode == 0, result.stderr
+  assert result.stdout.count("reused cache entry") == 3 and "loaded: []" in result.stdout, result.stdout
 
 
 def test_pipeline_batches_equal_lengths_for_models_that_must_not_see_padding():
