@@ -14,8 +14,9 @@ Measured, every layer (13 hidden states) unless said, mean pooling, in audio-sec
                 --batch_size with the attention mask, each clip's valid frames pooled
   floor single  one clip per call
   group-norm    the group-norm model's pipeline run and its one-clip-per-call floor
-The floor is the faster of the two loops. On a CPU the pipeline runs one clip per call (hf models'
-`batch_limit()`); on a GPU it takes --batch_size clips of similar length per call.
+The floor is the faster of the two loops. The pipeline takes --batch_size clips of similar length per
+call on any device (identical lengths for the group-norm model). CPU seconds are recorded beside wall
+seconds: on a machine shared with other work they compare loops more fairly.
 
     .venv/bin/python benchmarks/hf_throughput.py --work /tmp/bench/hf [--clips 120] [--device cpu]
 """
@@ -58,9 +59,10 @@ def save_model(folder: Path, norm: str) -> int:
   return sum(p.numel() for p in model.parameters())
 
 
-def floor(folder: Path, clips: list[np.ndarray], batch_size: int, device: str) -> float:
-  """Wall seconds of the bare transformers model over every clip: batches of length-sorted clips with the
-  attention mask (batch_size > 1) or one clip per call; every hidden state pooled over the clip's frames."""
+def floor(folder: Path, clips: list[np.ndarray], batch_size: int, device: str) -> tuple[float, float]:
+  """(wall, CPU) seconds of the bare transformers model over every clip: batches of length-sorted clips with
+  the attention mask (batch_size > 1) or one clip per call; every hidden state pooled over the clip's
+  frames. CPU seconds (all threads of this process) compare loops fairly on a machine shared with others."""
   import torch  # pylint: disable=import-outside-toplevel
   import transformers  # pylint: disable=import-outside-toplevel
 
@@ -80,12 +82,12 @@ def floor(folder: Path, clips: list[np.ndarray], batch_size: int, device: str) -
   run(batches[0])  # warm-up
   if device == "cuda":
     torch.cuda.synchronize()
-  start = time.perf_counter()
+  start, cpu = time.perf_counter(), time.process_time()
   for batch in batches:
     run(batch)
   if device == "cuda":
     torch.cuda.synchronize()
-  return time.perf_counter() - start
+  return time.perf_counter() - start, time.process_time() - cpu
 
 
 def pipeline(folder: Path, data_dir: Path, cache: Path, log: Path, device: str, batch_size: int, layers=None):
@@ -115,7 +117,7 @@ def main():
   results = {"clips": len(clips), "audio_s": audio_s, "clip_s": [min(lengths), float(np.mean(lengths)), max(lengths)],
              "device": args.device, "batch_size": args.batch_size, "cpus": os.cpu_count()}
   print(f"corpus: {len(clips)} clips, {audio_s:.0f} s of audio", flush=True)
-  rates = {}
+  rates, cpu_rates = {}, {}  # audio-s per wall-s, and per CPU-s of the bare loops
   for norm in ("layer", "group"):
     folder = args.work / f"wav2vec2-base-{norm}norm"
     results[f"parameters_{norm}"] = save_model(folder, norm)
@@ -129,9 +131,11 @@ def main():
                                                args.device, args.batch_size)
     assert "computed" not in out and out.count("reused cache entry") == 39, out
     results[f"{norm}/first_vs_cached_command"] = [first_wall, cached_wall, first_wall / cached_wall]
-    rates[f"{norm}/floor single"] = audio_s / floor(folder, clips, 1, torch_device)
+    wall, cpu = floor(folder, clips, 1, torch_device)
+    rates[f"{norm}/floor single"], cpu_rates[f"{norm}/floor single"] = audio_s / wall, audio_s / cpu
     if norm == "layer":
-      rates["layer/floor batched"] = audio_s / floor(folder, clips, args.batch_size, torch_device)
+      wall, cpu = floor(folder, clips, args.batch_size, torch_device)
+      rates["layer/floor batched"], cpu_rates["layer/floor batched"] = audio_s / wall, audio_s / cpu
       shutil.rmtree(cache, ignore_errors=True)
       seconds, _, _, _ = pipeline(folder, data_dir, cache, args.work / "layer-last.log", args.device,
                                   args.batch_size, layers="layer12")
@@ -139,7 +143,7 @@ def main():
     print(json.dumps(rates, indent=1), flush=True)
   best = max(rates["layer/floor batched"], rates["layer/floor single"])
   results.update({
-      "audio_s_per_s": rates, "load_average": os.getloadavg(),
+      "audio_s_per_s": rates, "audio_s_per_cpu_s": cpu_rates, "load_average": os.getloadavg(),
       "ratios": {"pipeline/floor": rates["layer/pipeline"] / best,
                  "pipeline/floor batched": rates["layer/pipeline"] / rates["layer/floor batched"],
                  "pipeline/floor single": rates["layer/pipeline"] / rates["layer/floor single"],

@@ -76,11 +76,6 @@ class EmbeddingModel:
                       sort_keys=True)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
 
-  def batch_limit(self) -> int | None:
-    """Most clips per call that are worth it on this model's device (None: as many as the pipeline's
-    --batch_size); the pipeline cuts its batches to this."""
-    return None
-
   def output_dims(self) -> dict[str, tuple[int, ...]]:
     """Shape of one frame of each layer, measured once on one second of silence."""
     if "_output_dims" not in self.__dict__:

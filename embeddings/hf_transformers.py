@@ -177,11 +177,6 @@ class HfTransformer(EmbeddingModel):
     size = self.setting("d_model" if self.family == "whisper" else "hidden_size")
     return {layer: (int(size),) for layer in self.layers}
 
-  def batch_limit(self) -> int | None:
-    """One clip per call on CPUs, where padding and attention over it cost more than batching saves
-    (benchmarks/RESULTS.md, `hf_throughput.py`); GPUs take the pipeline's batches."""
-    return 1 if self.device == "cpu" else None
-
   # --- running ----------------------------------------------------------------------------------------
 
   def embed(self, waveforms, layers=None):

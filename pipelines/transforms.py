@@ -102,7 +102,7 @@ class EmbedBatch(beam.DoFn):
     ids = [example["example_id"].decode("utf-8") for _, example in batch]
     waveforms = [self._resample(to_float(example["audio"])) for _, example in batch]
     try:
-      outputs = embed_in_calls(self.model, waveforms, self.layers)
+      outputs = self.model.embed(waveforms, self.layers)
     except Exception as error:
       raise RuntimeError(f"{self.model_name} failed on a batch of {len(ids)} examples "
                          f"({', '.join(ids[:8])}{' ...' if len(ids) > 8 else ''}): {error}") from error
@@ -152,16 +152,6 @@ class EmbedBatch(beam.DoFn):
       self.last_report = now
       print(f"progress: {self.done} examples embedded, {self.failures} failed, "
             f"{self.audio_s / (now - self.started):.0f} audio-s/s", file=sys.stderr, flush=True)
-
-
-def embed_in_calls(model, waveforms, layers) -> dict:
-  """The batch in calls of at most the model's `batch_limit()` clips on its device (e.g. one clip per call
-  for a transformer on a CPU, where padding costs more than batching saves)."""
-  limit = model.batch_limit() or len(waveforms)
-  if limit >= len(waveforms):
-    return model.embed(waveforms, layers)
-  parts = [model.embed(waveforms[start:start + limit], layers) for start in range(0, len(waveforms), limit)]
-  return {layer: [frames for part in parts for frames in part[layer]] for layer in layers}
 
 
 def labels_of(example) -> dict:

@@ -222,18 +222,3 @@ def test_pipeline_batches_equal_lengths_for_models_that_must_not_see_padding():
                | beam.ParDo(batching.BatchBySimilarLength(lambda n: n, 4, 0.0, 10**9)))
     assert_that(batches, check)
 
-
-def test_pipeline_runs_hf_models_one_clip_per_call_on_cpu(folders, monkeypatch):
-  from nossbench.pipelines import transforms
-
-  model = registry.get_model(f"hf:{folders['wav2vec2_layer']}", device="cpu")
-  assert model.batch_limit() == 1
-  waves = hf_helpers.noise(3000, 3100, 3200, seed=7)
-  together = model.embed(waves, ("layer2",))
-  calls = []
-  embed = model.embed
-  monkeypatch.setattr(model, "embed", lambda w, layers: calls.append(len(w)) or embed(w, layers))
-  single = transforms.embed_in_calls(model, waves, ("layer2",))
-  assert calls == [1, 1, 1]
-  for a, b in zip(single["layer2"], together["layer2"]):
-    np.testing.assert_allclose(a, b, atol=1e-4)
