@@ -151,7 +151,7 @@ class EmbedBatch(beam.DoFn):
     if now - self.last_report >= PROGRESS_EVERY_S:
       self.last_report = now
       print(f"progress: {self.done} examples embedded, {self.failures} failed, "
-            f"{self.audio_s / (now - self.started):.0f} audio-s/s", file=sys.stderr, flush=True)
+            f"{self.audio_s / (now - self.started):.3g} audio-s/s", file=sys.stderr, flush=True)
 
 
 def labels_of(example) -> dict:
