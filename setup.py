@@ -19,6 +19,8 @@ TORCH = ["torch==2.13.0", "torchcrepe==0.0.22", "librosa>=0.10", "resampy", "web
 
 SERVER = ["fastapi>=0.110", "uvicorn>=0.29", "sqlalchemy>=2.0", "alembic>=1.13", "psycopg[binary]>=3.1",
           "jinja2>=3.1", "markdown-it-py>=3"]  # the pages: templates, report.md rendered
+# hf: models (embeddings/hf_transformers.py); huggingface_hub >= 0.34 has the `hf download` command it names.
+HF = ["transformers>=4.46", "huggingface_hub>=0.34"]
 
 STAGES = ["builders", "builders.noss", "builders.hares", "builders.sources", "splits", "embeddings", "pipelines", "scoring",
           "server"]
@@ -69,7 +71,8 @@ setuptools.setup(
         "onnx": ONNX,
         "opensmile": OPENSMILE,
         "torch": TORCH,
-        "models": ONNX + OPENSMILE + TORCH,
+        "hf": TORCH + HF,
+        "models": ONNX + OPENSMILE + TORCH + HF,
         "server": SERVER,
     },
     entry_points={
@@ -78,6 +81,7 @@ setuptools.setup(
             "compute-embeddings=nossbench.pipelines.compute_embeddings:main",
             "score-submission=nossbench.scoring.cli:main",
             "nossbench-server=nossbench.server.cli:main",
+            "check-model=nossbench.embeddings.check_model:main",
         ]
     },
 )

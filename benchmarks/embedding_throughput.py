@@ -35,8 +35,9 @@ RATE = 16000
 TASK = "noss/crema_d"
 
 
-def make_corpus(raw: Path, clips: int) -> None:
-  """CREMA-D names (actor_sentence_emotion_level.wav; up to 26,208), noise plus a tone, 1.5-3.5 s, fixed seed."""
+def make_corpus(raw: Path, clips: int, seconds=lambda rng: rng.uniform(1.5, 3.5)) -> None:
+  """CREMA-D names (actor_sentence_emotion_level.wav; up to 26,208), noise plus a tone, `seconds(rng)` long
+  (1.5-3.5 s), fixed seed."""
   from nossbench.builders.sources import crema_d  # pylint: disable=import-outside-toplevel
 
   rng = np.random.default_rng(0)
@@ -45,7 +46,7 @@ def make_corpus(raw: Path, clips: int) -> None:
   names = [f"{actor}_{sentence}_{emotion}_{level}" for actor in range(1001, 1092) for sentence in crema_d.SENTENCES
            for emotion in crema_d.LABELS for level in crema_d.LEVELS]
   for name in sorted(rng.choice(names, clips, replace=False)):
-    n = int(rng.uniform(1.5, 3.5) * RATE)
+    n = int(seconds(rng) * RATE)
     wave = 0.1 * rng.standard_normal(n) + 0.2 * np.sin(2 * np.pi * rng.uniform(100, 2000) * np.arange(n) / RATE)
     soundfile.write(str(audio / f"{name}.wav"), np.clip(wave, -1, 1), RATE, subtype="PCM_16")
 

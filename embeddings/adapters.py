@@ -70,6 +70,7 @@ class Adapter(EmbeddingModel):
   options: dict[str, str] = {}
   shared_options = tuple(COMMON_OPTIONS)
   batched = True
+  pads = False  # equal lengths only (see above): the pipeline batches them so
 
   def __init__(self, spec: str, device: str = "cpu"):
     super().__init__(device)

@@ -5,6 +5,7 @@ import hashlib
 import importlib
 import json
 import os
+import re
 
 import numpy as np
 from etils import epath
@@ -18,6 +19,8 @@ INSTALL_HINTS = {
     "opensmile": "pip install 'nossbench[opensmile]'",
     "torch": "pip install 'nossbench[torch]'",
     "torchcrepe": "pip install 'nossbench[torch]'",
+    "transformers": "pip install 'nossbench[hf]'",
+    "huggingface_hub": "pip install 'nossbench[hf]'",
     # resemblyzer 0.1.4 declares `webrtcvad` (broken without pkg_resources) and the `typing` backport:
     # its working dependencies come with the extra, the package itself without its own.
     "resemblyzer": "pip install 'nossbench[torch]' && pip install --no-deps resemblyzer==0.1.4",
@@ -47,6 +50,9 @@ class EmbeddingModel:
   sample_rate: int
   layers: tuple[str, ...]
   framework: str = "cpu-only"
+  # Whether clips of different lengths may share one `embed` call (the model masks or trims what padding
+  # adds). False: the pipeline batches only clips of identical length.
+  pads: bool = True
 
   def __init__(self, device: str = "cpu"):
     self.device = device
@@ -130,3 +136,32 @@ def arrays_digest(arrays) -> str:
     digest.update(str((array.dtype.str, array.shape)).encode("utf-8"))
     digest.update(array.tobytes())
   return digest.hexdigest()
+
+
+def file_sha256(path) -> str:
+  """sha256 of one local file, remembered across runs under ~/.cache/nossbench/sha256 (or
+  $XDG_CACHE_HOME) keyed by the file's real path, size and modification time: a multi-GB checkpoint is
+  read once, not on every run; a changed file has another size or mtime and is hashed again."""
+  real = os.path.realpath(path)
+  stat = os.stat(real)
+  key = hashlib.sha256(f"{real}\0{stat.st_size}\0{stat.st_mtime_ns}".encode("utf-8")).hexdigest()
+  store = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "nossbench", "sha256")
+  remembered = os.path.join(store, key)
+  try:
+    with open(remembered, encoding="ascii") as handle:
+      digest = handle.read().strip()
+    if re.fullmatch(r"[0-9a-f]{64}", digest):
+      return digest
+  except OSError:
+    pass
+  with open(real, "rb") as handle:
+    digest = hashlib.file_digest(handle, "sha256").hexdigest()
+  try:
+    os.makedirs(store, exist_ok=True)
+    temporary = f"{remembered}.{os.getpid()}.tmp"
+    with open(temporary, "w", encoding="ascii") as handle:
+      handle.write(digest)
+    os.replace(temporary, remembered)
+  except OSError:  # a read-only home: hash again next time
+    pass
+  return digest

@@ -31,8 +31,10 @@ ADAPTERS = {
     "onnx": ("onnx_model", "OnnxModel"),
     "torchscript": ("torchscript_model", "TorchScriptModel"),
     "hear": ("hear_module", "HearModule"),
+    "hf": ("hf_transformers", "HfTransformer"),
 }
-ADAPTER_FORMS = {"savedmodel": "PATH", "tfhub": "HANDLE", "onnx": "PATH", "torchscript": "PATH", "hear": "MODULE"}
+ADAPTER_FORMS = {"savedmodel": "PATH", "tfhub": "HANDLE", "onnx": "PATH", "torchscript": "PATH", "hear": "MODULE",
+                 "hf": "MODEL[@REVISION]"}
 
 
 def available() -> list[str]:

@@ -2,8 +2,10 @@
 
 An entry is the folder `<root>/<model>/<fingerprint>/<layer>/<pooling>-<rate>hz/<benchmark>/<task>/<split>/`
 (names made path-safe). A complete entry holds:
-- `part-SSSSS-of-NNNNN.tfrecord`: tf.train.Example records with `example_id`, `embedding` (float32,
-  flattened), `shape` (`[dims]`, or `[frames, dims]` with pooling `none`), `speaker_id`, and `label`
+- `part-SSSSS-of-NNNNN.tfrecord`: tf.train.Example records with `example_id`, `embedding` (flattened:
+  float32 values, or with `--store_dtype float16` one bytes value of little-endian float16, half the
+  size; scoring.tfrecord_reader.embedding_values reads either), `shape` (`[dims]`, or `[frames, dims]`
+  with pooling `none`), `speaker_id`, and `label`
   (int) or `labels` (ints, multi-label tasks) as the dataset has them;
 - `COMPLETE.json`, written last: key, source (the dataset build), counts, dims, failed examples, shards,
   parameters, model config. A record whose key or source differs from the run's is refused, not reused.
@@ -84,15 +86,21 @@ class EntryKey:
   sample_rate: int
   task: str
   split: str
+  store_dtype: str = "float32"  # float16 entries are other entries: `<pooling>-float16-<rate>hz`
 
   def path(self, root) -> epath.Path:
+    dtype = "" if self.store_dtype == "float32" else f"-{self.store_dtype}"
     return epath.Path(root).joinpath(
         path_component(self.model), self.fingerprint, path_component(self.layer),
-        f"{path_component(self.pooling.replace('+', '_'))}-{self.sample_rate}hz",
+        f"{path_component(self.pooling.replace('+', '_'))}{dtype}-{self.sample_rate}hz",
         *self.task.split("/"), self.split)
 
   def as_dict(self) -> dict:
-    return dataclasses.asdict(self)
+    """As COMPLETE.json records it; float32 entries keep the key they had before store_dtype existed."""
+    key = dataclasses.asdict(self)
+    if self.store_dtype == "float32":
+      del key["store_dtype"]
+    return key
 
 
 def any_completion(root, model: str, pooling: str, task: str, split: str) -> bool:
@@ -106,7 +114,7 @@ def any_completion(root, model: str, pooling: str, task: str, split: str) -> boo
 # --- records ---------------------------------------------------------------------------------------
 
 def serialize(example_id: str, embedding: np.ndarray, speaker_id: str = "", label: int | None = None,
-              labels: Iterable[int] | None = None) -> bytes:
+              labels: Iterable[int] | None = None, store_dtype: str = "float32") -> bytes:
   """One cache record: a tf.train.Example, built with the TensorFlow-free copy of the Example proto that
   TensorFlow Datasets ships (same bytes as TensorFlow's), so that non-TensorFlow models need no TensorFlow."""
   from tensorflow_datasets.proto import tf_example_generated_pb2  # pylint: disable=import-outside-toplevel
@@ -117,7 +125,10 @@ def serialize(example_id: str, embedding: np.ndarray, speaker_id: str = "", labe
   feature["example_id"].bytes_list.value.append(example_id.encode("utf-8"))
   feature["speaker_id"].bytes_list.value.append(speaker_id.encode("utf-8"))
   feature["shape"].int64_list.value.extend(int(d) for d in embedding.shape)
-  feature["embedding"].float_list.value.extend(embedding.ravel().tolist())
+  if store_dtype == "float16":
+    feature["embedding"].bytes_list.value.append(embedding.astype("<f2").tobytes())
+  else:
+    feature["embedding"].float_list.value.extend(embedding.ravel().tolist())
   if label is not None:
     feature["label"].int64_list.value.append(int(label))
   if labels is not None:
@@ -130,11 +141,13 @@ def parse(record: bytes) -> dict:
   """One cache record as numpy: `embedding` has its stored shape; `label`/`labels` only when stored."""
   from tensorflow_datasets.proto import tf_example_generated_pb2  # pylint: disable=import-outside-toplevel
 
+  from nossbench.scoring import tfrecord_reader  # pylint: disable=import-outside-toplevel
+
   feature = tf_example_generated_pb2.Example.FromString(record).features.feature
   shape = tuple(feature["shape"].int64_list.value)
   parsed = {"example_id": feature["example_id"].bytes_list.value[0].decode("utf-8"),
             "speaker_id": feature["speaker_id"].bytes_list.value[0].decode("utf-8"),
-            "embedding": np.asarray(feature["embedding"].float_list.value, np.float32).reshape(shape)}
+            "embedding": tfrecord_reader.embedding_values(feature).reshape(shape)}
   if "label" in feature:
     parsed["label"] = int(feature["label"].int64_list.value[0])
   if "labels" in feature:

@@ -55,6 +55,9 @@ def parser() -> argparse.ArgumentParser:
   p.add_argument("--record_failures", action="store_true",
                  help="record examples whose embedding has NaN/Inf as failed (listed in COMPLETE.json) "
                       "instead of stopping")
+  p.add_argument("--store_dtype", default="float32", choices=("float32", "float16"),
+                 help="precision of the stored embeddings: float16 halves the cache (another entry; "
+                      "the scorer reads either)")
   p.add_argument("--export", help="also write a submission file (.npz or .parquet) from the cache")
   return p
 
@@ -187,7 +190,8 @@ def plan(argv) -> Plan:
 
 
 def entry_keys(args, model, splits, layers) -> list[cache.EntryKey]:
-  return [cache.EntryKey(args.model, model.fingerprint, layer, args.pooling, model.sample_rate, args.task, split)
+  return [cache.EntryKey(args.model, model.fingerprint, layer, args.pooling, model.sample_rate, args.task, split,
+                         args.store_dtype)
           for split in splits for layer in layers]
 
 
@@ -214,13 +218,15 @@ def build_pipeline(pipeline, p: Plan) -> None:
   args, builder, model = p.args, p.builder, p.model
   input_rate = builder.info.features["audio"].sample_rate
   settings = {"model": args.model, "device": args.device, "shared": p.shared, "pooling": args.pooling,
-              "batch_size": args.batch_size, "max_padding": args.max_padding,
+              # a model that must not see padding gets clips of identical length only
+              "batch_size": args.batch_size, "max_padding": args.max_padding if model.pads else 0.0,
               "max_batch_seconds": args.max_batch_seconds, "examples_per_shard": args.examples_per_shard,
               "record_failures": args.record_failures, "read_parallelism": args.read_parallelism,
-              "input_rate": input_rate}
+              "input_rate": input_rate, "store_dtype": args.store_dtype}
   details = {
       "parameters": {k: settings[k] for k in ("batch_size", "max_padding", "max_batch_seconds",
-                                              "examples_per_shard", "record_failures", "device")},
+                                              "examples_per_shard", "record_failures", "device",
+                                              "store_dtype")},
       "model_config": model.config(), "input_sample_rate": input_rate, "nossbench_version": nossbench.__version__,
       "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **label_details(builder)}
   sources = {split: source_of(builder, split) for split in p.todo}

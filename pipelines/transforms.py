@@ -30,6 +30,7 @@ PROGRESS_EVERY_S = 30.0
 
 
 NON_FINITE = "NaN or Inf in a model output"
+FLOAT16_OVERFLOW = " once stored as float16 (values beyond 65504); use --store_dtype float32 for this model"
 NON_FINITE_ADVICE = ("Rerun with --record_failures to record such examples as failed and leave them out of "
                      "the cache entry; the examples embedded so far are kept.")
 
@@ -126,9 +127,10 @@ class EmbedBatch(CacheWriter):
   """
 
   def __init__(self, model_name: str, device: str, shared: beam_shared.Shared, entries: list[tuple[str, str]],
-               pooling: str, input_rate: int, record_failures: bool):
+               pooling: str, input_rate: int, record_failures: bool, store_dtype: str = "float32"):
     super().__init__()
     self.model_name, self.device, self.shared, self.entries = model_name, device, shared, entries
+    self.store_dtype = store_dtype
     self.pooling, self.input_rate, self.record_failures = pooling, input_rate, record_failures
     self.layers = tuple(dict.fromkeys(layer for _, layer in entries))
     self.model = None
@@ -160,16 +162,19 @@ class EmbedBatch(CacheWriter):
         if split != entry_split:
           continue
         embedding = self.pool(frames, self.pooling)
-        if not np.all(np.isfinite(embedding)):
+        overflow = self.store_dtype == "float16" and np.all(np.isfinite(embedding)) and \
+            not np.all(np.isfinite(embedding.astype(np.float16)))
+        if overflow or not np.all(np.isfinite(embedding)):
           if not self.record_failures:
             raise NonFiniteEmbedding(
                 f"{NON_FINITE}: model {self.model_name}, layer {layer}, example {example_id} ({split} "
-                f"split). {NON_FINITE_ADVICE}")
+                f"split){FLOAT16_OVERFLOW if overflow else ''}. {NON_FINITE_ADVICE}")
           failed.add((split, example_id))
           reason = f"{self.model_name} layer {layer} gave NaN or Inf"
           yield beam.pvalue.TaggedOutput(f"failed{i}", (example_id, reason))
           continue
-        records.append((example_id, cache.serialize(example_id, embedding, **labels_of(example))))
+        records.append((example_id, cache.serialize(example_id, embedding, **labels_of(example),
+                                                    store_dtype=self.store_dtype)))
       if records:
         yield beam.pvalue.TaggedOutput(f"records{i}", records)
     for split, example in batch:
@@ -195,7 +200,7 @@ class EmbedBatch(CacheWriter):
     if now - self.last_report >= PROGRESS_EVERY_S:
       self.last_report = now
       print(f"progress: {self.done} examples embedded, {self.failures} failed, "
-            f"{self.audio_s / (now - self.started):.0f} audio-s/s", file=sys.stderr, flush=True)
+            f"{self.audio_s / (now - self.started):.3g} audio-s/s", file=sys.stderr, flush=True)
 
 
 def labels_of(example) -> dict:
@@ -296,7 +301,7 @@ def embed_entries(pipeline, builder, todo: dict, cache_root: str, sources: dict,
   sources: {split: the dataset build (see cache.py), with the split's example count}. chunks:
   {EntryKey: [chunk paths]} left by earlier runs. settings: model, device, shared (the model's Beam
   `Shared` handle), pooling, batch_size, max_padding, max_batch_seconds, examples_per_shard,
-  record_failures, read_parallelism, input_rate (the dataset's sample rate).
+  record_failures, read_parallelism, input_rate (the dataset's sample rate), store_dtype.
   """
   keys = [key for split in sorted(todo) for key in todo[split]]
   earlier = {}
@@ -318,7 +323,8 @@ def embed_entries(pipeline, builder, todo: dict, cache_root: str, sources: dict,
                   audio_length, settings["batch_size"], settings["max_padding"], max_batch_samples))
               | "Embed" >> beam.ParDo(EmbedBatch(
                   settings["model"], settings["device"], settings["shared"], [(k.split, k.layer) for k in keys],
-                  settings["pooling"], settings["input_rate"], settings["record_failures"])).with_outputs(
+                  settings["pooling"], settings["input_rate"], settings["record_failures"],
+                  settings["store_dtype"])).with_outputs(
                       *[f"{tag}{i}" for i in range(len(keys)) for tag in ("records", "failed")]))
   for i, key in enumerate(keys):
     entry_dir, name, source = str(key.path(cache_root)), f"{key.split} {key.layer}", sources[key.split]

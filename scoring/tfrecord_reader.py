@@ -3,9 +3,9 @@
 A TFRecord file is a run of records: 8-byte little-endian length, masked CRC32-C of those 8 bytes, the
 data, masked CRC32-C of the data. Both checksums are verified (google-crc32c) and a length that runs past
 the end of the file is reported as truncation, so a damaged shard never yields silently wrong vectors.
-Each record is a tf.train.Example (`example_id` bytes, `embedding` floats, optional `shape`), parsed with
-the TensorFlow-free copy of the Example protos that TensorFlow Datasets ships. A `shape` of rank 2
-([frames, dims], pooling `none`) is mean-pooled over frames.
+Each record is a tf.train.Example (`example_id` bytes, `embedding` floats or float16 bytes, optional
+`shape`), parsed with the TensorFlow-free copy of the Example protos that TensorFlow Datasets ships. A
+`shape` of rank 2 ([frames, dims], pooling `none`) is mean-pooled over frames.
 
 A cache entry folder is read through its COMPLETE.json: only the shards it lists belong to the entry.
 """
@@ -59,6 +59,20 @@ def records(path, stream, size: int | None = None):
       raise UserError(f"{path}: corrupt: record {index} at byte {offset} fails its checksum. Write it again.")
     yield payload
     offset, index = offset + 16 + length, index + 1
+
+
+STORE_DTYPES = ("float32", "float16")
+
+
+def embedding_values(feature) -> np.ndarray:
+  """A record's `embedding` as float32: a float list (float32, the default), or one bytes value holding
+  little-endian float16 (`compute-embeddings --store_dtype float16`, half the size). Empty when absent."""
+  if "embedding" not in feature:
+    return np.zeros(0, np.float32)
+  stored = feature["embedding"]
+  if stored.bytes_list.value:
+    return np.frombuffer(b"".join(stored.bytes_list.value), "<f2").astype(np.float32)
+  return np.asarray(stored.float_list.value, np.float32)
 
 
 def completion_record(entry_dir: epath.Path) -> dict:
@@ -129,10 +143,14 @@ def read(files: list, max_bytes: int, max_dims: int = DEFAULT_MAX_DIMS) -> Raw:
         except UnicodeDecodeError:
           not_utf8.append(where)
           continue
-      if "embedding" not in feature or not feature["embedding"].float_list.value:
+      try:
+        vector = embedding_values(feature)
+      except ValueError:  # float16 bytes of an odd length
+        bad_shape.append(example_id)
+        continue
+      if not len(vector):
         no_embedding.append(example_id)
         continue
-      vector = np.asarray(feature["embedding"].float_list.value, np.float32)
       shape = tuple(feature["shape"].int64_list.value) if "shape" in feature else (len(vector),)
       if len(shape) not in (1, 2) or min(shape) <= 0 or math.prod(shape) != len(vector):
         bad_shape.append(example_id)
@@ -149,7 +167,8 @@ def read(files: list, max_bytes: int, max_dims: int = DEFAULT_MAX_DIMS) -> Raw:
   if unparsable:
     problems.append(about("unparsable", "records are not tf.train.Example protos", unparsable))
   if no_embedding:
-    problems.append(about("no_embedding", "records have no float feature 'embedding'", no_embedding))
+    problems.append(about("no_embedding", "records have no feature 'embedding' (floats, or float16 bytes)",
+                          no_embedding))
   if bad_shape:
     problems.append(about("bad_shape", "records have a 'shape' that is not [dims] or [frames, dims] or does not "
                                        "match their number of values", bad_shape))
