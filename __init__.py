@@ -42,16 +42,19 @@ def quiet_frameworks():
   return hidden
 
 
-def command_line(main):
+def command_line(main=None, *, quiet=True):
   """Wraps a console-script `main(argv)`: user errors exit 2 with their message, the rest exit 1.
 
-  Run as a command (argv None), frameworks are quiet unless -v/--verbose is given (every command accepts
-  it); called from Python with an argv list, nothing about the process's output is changed."""
+  Run as a command (argv None), frameworks are quiet unless -v/--verbose is given (the command's parser
+  takes it: `add_verbose_flag`); called from Python with an argv list, nothing about the process's output
+  is changed. Long-running services pass quiet=False: their logs are theirs to route."""
+  if main is None:
+    return functools.partial(command_line, quiet=quiet)
 
   @functools.wraps(main)
   def wrapper(argv=None):
     hidden = None
-    if argv is None and not VERBOSE_FLAGS & set(sys.argv[1:]):
+    if quiet and argv is None and not VERBOSE_FLAGS & set(sys.argv[1:]):
       hidden = quiet_frameworks()
     try:
       return main(sys.argv[1:] if argv is None else argv) or 0

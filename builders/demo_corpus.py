@@ -17,7 +17,7 @@ import numpy as np
 import soundfile
 from etils import epath
 
-from nossbench import UserError, command_line
+from nossbench import UserError, add_verbose_flag, command_line
 from nossbench.builders import audio
 from nossbench.builders.sources import crema_d
 
@@ -81,6 +81,7 @@ def make_corpus(out_dir, actors: int = 20, sentences: int = 12) -> int:
 def main(argv):
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   parser.add_argument("out_dir")
+  add_verbose_flag(parser)
   parser.add_argument("--actors", type=int, default=20)
   parser.add_argument("--sentences", type=int, default=12)
   args = parser.parse_args(argv)

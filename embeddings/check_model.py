@@ -25,7 +25,7 @@ import time
 
 import numpy as np
 
-from nossbench import UserError, command_line
+from nossbench import UserError, add_verbose_flag, command_line
 from nossbench.embeddings import device as device_lib
 from nossbench.embeddings import registry
 
@@ -139,6 +139,7 @@ def describe(result: dict) -> str:
 def parser() -> argparse.ArgumentParser:
   p = argparse.ArgumentParser(prog="check-model", description=__doc__.split("\n\n")[0])
   p.add_argument("model", help=f"one of: {', '.join(registry.available())}")
+  add_verbose_flag(p)
   p.add_argument("--device", default="auto", choices=device_lib.CHOICES)
   p.add_argument("--quick", action="store_true", help="3 s instead of the 10 s and 60 s clips")
   p.add_argument("--tolerance", type=float, default=1e-4,

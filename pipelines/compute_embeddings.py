@@ -21,7 +21,7 @@ import time
 from etils import epath
 
 import nossbench
-from nossbench import UserError, command_line
+from nossbench import UserError, add_verbose_flag, command_line
 from nossbench.embeddings import device as device_lib
 from nossbench.embeddings import pooling as pooling_lib
 from nossbench.embeddings import registry
@@ -35,6 +35,7 @@ def parser() -> argparse.ArgumentParser:
   p = argparse.ArgumentParser(prog="compute-embeddings", description=__doc__.split("\n\n")[0],
                               epilog="Any other --option is passed to Apache Beam (runner, workers, ...).")
   p.add_argument("--task", required=True, help="<benchmark>/<task>, e.g. noss/crema_d")
+  add_verbose_flag(p)
   p.add_argument("--data_dir", help="TFDS data_dir the task was built into (local or gs://)")
   p.add_argument("--model", required=True, help=f"one of: {', '.join(registry.available())}")
   p.add_argument("--layers", help="comma-separated layer names (default: all of the model's layers)")

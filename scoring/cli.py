@@ -27,7 +27,7 @@ import numpy as np
 from etils import epath
 
 import nossbench
-from nossbench import UserError, command_line, tasks
+from nossbench import UserError, add_verbose_flag, command_line, tasks
 from nossbench.scoring import (compare, grid, models, plot, predictions, problems, protocol_card, protocols, report,
                                submission, verification)
 from nossbench.scoring.problems import InvalidSubmission
@@ -40,6 +40,7 @@ def _parser():
   parser = argparse.ArgumentParser(prog="score-submission", description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument("inputs", nargs="*", metavar="SUBMISSION", help="file or folder, or TASK=PATH")
+  add_verbose_flag(parser)
   parser.add_argument("--task", help="<benchmark>/<task> of plain SUBMISSION paths, e.g. noss/crema_d")
   parser.add_argument("--splits", help="manifest root written by prepare-splits")
   parser.add_argument("--out", default="report", help="folder for report.json, report.md, report.png (./report)")

@@ -130,7 +130,7 @@ def _admin(args, engine):
     print(f"job {args.job} {'unpublished' if args.unpublish else 'published'}")
 
 
-@command_line
+@command_line(quiet=False)
 def main(argv):
   args = _parser().parse_args(argv)
   if args.role == "export":
