@@ -240,6 +240,8 @@ def test_submission_and_compare_pages(site, browser, uploaded):
     browser.find_element(By.CSS_SELECTOR, f"table[data-table='noss-canonical'] tr[data-submission='{site['published'][model]}'] "
                                           "input[type=checkbox]").click()
   browser.find_element(By.CSS_SELECTOR, "#noss-canonical .compare-form button").click()
+  WebDriverWait(browser, 60).until(expected_conditions.url_contains("/compare"))  # not the leaving page's h1
+  WebDriverWait(browser, 60).until(expected_conditions.presence_of_element_located((By.CSS_SELECTOR, "table.compare")))
   assert browser.find_element(By.TAG_NAME, "h1").text == "2 submissions side by side"
   first, second = browser.find_elements(By.CSS_SELECTOR, "table.compare")[0].find_elements(By.CSS_SELECTOR, "tbody tr")
   difference = second.find_element(By.CSS_SELECTOR, ".diff").text
