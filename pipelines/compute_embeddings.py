@@ -25,7 +25,7 @@ from nossbench import UserError, add_verbose_flag, command_line
 from nossbench.embeddings import device as device_lib
 from nossbench.embeddings import pooling as pooling_lib
 from nossbench.embeddings import registry
-from nossbench.pipelines import cache, export
+from nossbench.pipelines import cache, cache_format, export
 
 # Apache Beam, TensorFlow and TFDS are imported only when something is to compute: a fully cached rerun
 # (see `complete_entries`) answers without them, in about a second instead of several.
@@ -56,7 +56,7 @@ def parser() -> argparse.ArgumentParser:
   p.add_argument("--record_failures", action="store_true",
                  help="record examples whose embedding has NaN/Inf as failed (listed in COMPLETE.json) "
                       "instead of stopping")
-  p.add_argument("--store_dtype", default="float32", choices=("float32", "float16"),
+  p.add_argument("--store_dtype", default="float32", choices=cache_format.STORE_DTYPES,
                  help="precision of the stored embeddings: float16 halves the cache (another entry; "
                       "the scorer reads either)")
   p.add_argument("--export", help="also write a submission file (.npz or .parquet) from the cache")

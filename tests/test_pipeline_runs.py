@@ -21,7 +21,7 @@ import pipeline_helpers
 from conftest import run_command
 from nossbench.embeddings import registry
 from nossbench.embeddings.logmel import LogMel
-from nossbench.pipelines import cache, compute_embeddings, transforms
+from nossbench.pipelines import cache, cache_format, compute_embeddings, transforms
 from nossbench.splits import tfds_reader
 
 TASK = "noss/crema_d"
@@ -124,7 +124,7 @@ def test_killed_run_resumes_and_ends_equal_to_an_uninterrupted_run(tone_dataset,
     with pytest.raises(Exception, match="not a complete cache entry"):
       cache.read_entry_records(entry(root, split))
     for chunk in cache.list_chunks(entry(root, split), compute_embeddings.source_of(tone_dataset[0], split)):
-      chunk_records += len([cache.parse(r) for r in cache.read_records(chunk)])  # whole, readable files
+      chunk_records += len([cache_format.parse(r) for r in cache.read_records(chunk)])  # whole, readable files
   assert 0 < chunk_records <= 40
 
   code, out, err = embed("--task", TASK, "--data_dir", tone_dataset[3], "--model", "logmel", "--cache", root,
