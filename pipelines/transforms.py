@@ -39,13 +39,14 @@ class NonFiniteEmbedding(ValueError):
   """A model output NaN or Inf for an example (the message names it)."""
 
 
-def load_model(name: str, device: str, shared: beam_shared.Shared):
+def load_model(name: str, device: str, shared: beam_shared.Shared, built=None):
   """The registry's model on `device` (auto|cpu|gpu, resolved for the model's framework on this machine),
   built once per process: the DoFns of every split, and the launcher when it runs the pipeline in its own
-  process, share it through Beam's `Shared`."""
+  process, share it through Beam's `Shared` (`built`: the launcher's model, already made on `device`)."""
   from nossbench.embeddings import registry  # pylint: disable=import-outside-toplevel
 
-  return shared.acquire(lambda: registry.get_model(name, device=device), tag=(name, device))
+  return shared.acquire(lambda: built if built is not None else registry.get_model(name, device=device),
+                        tag=(name, device))
 
 
 def to_float(audio: np.ndarray) -> np.ndarray:
