@@ -128,16 +128,6 @@ def file_digest(path) -> str:
   return digest.hexdigest()
 
 
-def arrays_digest(arrays) -> str:
-  """sha256 over a sequence of weight arrays (shapes included)."""
-  digest = hashlib.sha256()
-  for array in arrays:
-    array = np.ascontiguousarray(array)
-    digest.update(str((array.dtype.str, array.shape)).encode("utf-8"))
-    digest.update(array.tobytes())
-  return digest.hexdigest()
-
-
 def file_sha256(path) -> str:
   """sha256 of one local file, remembered across runs under ~/.cache/nossbench/sha256 (or
   $XDG_CACHE_HOME) keyed by the file's real path, size and modification time: a multi-GB checkpoint is

@@ -9,9 +9,6 @@ from nossbench.embeddings import device as device_lib
 from nossbench.embeddings.base import stack_padded
 from nossbench.embeddings.logmel import LogMel
 
-COEFFICIENTS = (13, 20, 40)
-
-
 class Mfcc(LogMel):
   layers = ("mfcc",)
 

@@ -28,7 +28,7 @@ import json
 import numpy as np
 
 from nossbench.embeddings import device as device_lib
-from nossbench.embeddings.base import EmbeddingModel, arrays_digest, stack_padded
+from nossbench.embeddings.base import EmbeddingModel, stack_padded
 from nossbench.embeddings.logmel import LogMel
 
 WINDOW_FRAMES = 96
@@ -109,13 +109,6 @@ class RandomResNetish(EmbeddingModel):
       code = hashlib.sha256(source.read()).hexdigest()
     versions = {package: importlib.metadata.version(package) for package in ("keras", "tensorflow")}
     return hashlib.sha256(json.dumps({"code": code, **versions}, sort_keys=True).encode("utf-8")).hexdigest()
-
-  def drawn_weights_digest(self) -> str:
-    """sha256 over the network's weights as drawn (builds the network)."""
-    return arrays_digest(self.network.get_weights())
-
-  def num_parameters(self) -> int:
-    return int(sum(np.prod(w.shape) for w in self.network.get_weights()))
 
   def embed(self, waveforms, layers=None):
     import tensorflow as tf  # pylint: disable=import-outside-toplevel

@@ -1,15 +1,11 @@
 """The embedding cache: one entry per (model, fingerprint, layer, pooling, sample rate, task, split).
 
 An entry is the folder `<root>/<model>/<fingerprint>/<layer>/<pooling>-<rate>hz/<benchmark>/<task>/<split>/`
-(names made path-safe). A complete entry holds:
-- `part-SSSSS-of-NNNNN.tfrecord`: tf.train.Example records with `example_id`, `embedding` (flattened:
-  float32 values, or with `--store_dtype float16` one bytes value of little-endian float16, half the
-  size; scoring.tfrecord_reader.embedding_values reads either), `shape` (`[dims]`, or `[frames, dims]`
-  with pooling `none`), `speaker_id`, and `label`
-  (int) or `labels` (ints, multi-label tasks) as the dataset has them;
-- `COMPLETE.json`, written last: key, source (the dataset build), counts, dims, failed examples, shards,
-  parameters, model config. A record whose key or source differs from the run's is refused, not reused.
-An entry is complete if and only if COMPLETE.json exists, and readers read only the shards it lists.
+(names made path-safe). A complete entry holds
+`part-SSSSS-of-NNNNN.tfrecord` shards and `COMPLETE.json`, in the format `cache_format.py` owns (shared
+with score-submission). The completion record holds the key, source (the dataset build), counts, dims,
+failed examples, shards, parameters and model config; one whose key or source differs from the run's is
+refused, not reused.
 
 Resume, per example. Beam's file sinks make their files visible only when the whole pipeline succeeds,
 so a killed run would lose all its work. Instead every embedded batch is made durable at once:
@@ -48,8 +44,9 @@ import numpy as np
 from etils import epath
 
 from nossbench import UserError
+from nossbench.pipelines import cache_format
 
-COMPLETE = "COMPLETE.json"
+COMPLETE = cache_format.COMPLETE
 CHUNKS = "chunks"
 TEMPORARY_PREFIX = ".tmp-"
 STOP_AT = "NOSSBENCH_STOP_AT"
@@ -111,54 +108,6 @@ def any_completion(root, model: str, pooling: str, task: str, split: str) -> boo
   return next(iter(epath.Path(root).glob(pattern)), None) is not None
 
 
-# --- records ---------------------------------------------------------------------------------------
-
-def serialize(example_id: str, embedding: np.ndarray, speaker_id: str = "", label: int | None = None,
-              labels: Iterable[int] | None = None, store_dtype: str = "float32") -> bytes:
-  """One cache record: a tf.train.Example, built with the TensorFlow-free copy of the Example proto that
-  TensorFlow Datasets ships (same bytes as TensorFlow's), so that non-TensorFlow models need no TensorFlow."""
-  from tensorflow_datasets.proto import tf_example_generated_pb2  # pylint: disable=import-outside-toplevel
-
-  embedding = np.asarray(embedding, np.float32)
-  example = tf_example_generated_pb2.Example()
-  feature = example.features.feature
-  feature["example_id"].bytes_list.value.append(example_id.encode("utf-8"))
-  feature["speaker_id"].bytes_list.value.append(speaker_id.encode("utf-8"))
-  feature["shape"].int64_list.value.extend(int(d) for d in embedding.shape)
-  if store_dtype == "float16":
-    feature["embedding"].bytes_list.value.append(embedding.astype("<f2").tobytes())
-  else:
-    feature["embedding"].float_list.value.extend(embedding.ravel().tolist())
-  if label is not None:
-    feature["label"].int64_list.value.append(int(label))
-  if labels is not None:
-    feature["labels"].int64_list.value.extend(int(v) for v in labels)
-  # deterministic: map entries in key order, so equal records are equal bytes in any process
-  return example.SerializeToString(deterministic=True)
-
-
-def parse(record: bytes) -> dict:
-  """One cache record as numpy: `embedding` has its stored shape; `label`/`labels` only when stored."""
-  from tensorflow_datasets.proto import tf_example_generated_pb2  # pylint: disable=import-outside-toplevel
-
-  from nossbench.scoring import tfrecord_reader  # pylint: disable=import-outside-toplevel
-
-  feature = tf_example_generated_pb2.Example.FromString(record).features.feature
-  shape = tuple(feature["shape"].int64_list.value)
-  parsed = {"example_id": feature["example_id"].bytes_list.value[0].decode("utf-8"),
-            "speaker_id": feature["speaker_id"].bytes_list.value[0].decode("utf-8"),
-            "embedding": tfrecord_reader.embedding_values(feature).reshape(shape)}
-  if "label" in feature:
-    parsed["label"] = int(feature["label"].int64_list.value[0])
-  if "labels" in feature:
-    parsed["labels"] = np.asarray(feature["labels"].int64_list.value, np.int64)
-  return parsed
-
-
-def example_id_of(record: bytes) -> str:
-  return parse(record)["example_id"]
-
-
 # --- files: every file appears whole or not at all -------------------------------------------------
 
 def write_records(path: epath.Path, records: Iterable[bytes]) -> None:
@@ -176,12 +125,10 @@ def write_records(path: epath.Path, records: Iterable[bytes]) -> None:
 
 
 def read_records(path: epath.Path) -> Iterator[bytes]:
-  """The records of one TFRecord file, checksums verified, without TensorFlow (see scoring.tfrecord_reader)."""
-  from nossbench.scoring import tfrecord_reader  # pylint: disable=import-outside-toplevel
-
+  """The records of one TFRecord file, checksums verified, without TensorFlow."""
   path = epath.Path(path)
   with path.open("rb") as stream:
-    yield from tfrecord_reader.records(path, stream)
+    yield from cache_format.records(path, stream)
 
 
 def source_digest(source: dict) -> str:
@@ -222,17 +169,10 @@ def read_completion(entry_dir: epath.Path, key: EntryKey | None = None, source: 
   """The entry's COMPLETE.json, or None while it is incomplete. A record written for another `key` (say,
   another model fingerprint in a copied folder) or another `source` (the dataset since rebuilt or changed)
   is refused rather than reused."""
-  path = epath.Path(entry_dir) / COMPLETE
-  if not path.exists():
+  record = cache_format.load_completion(entry_dir)
+  if record is None:
     return None
-  try:
-    record = json.loads(path.read_text())
-    if not isinstance(record, dict) or not isinstance(record.get("shards"), list) or \
-        not all(isinstance(s, dict) and isinstance(s.get("name"), str) for s in record["shards"]):
-      raise ValueError("not a completion record (an object listing its shards)")
-  except (OSError, ValueError) as error:
-    raise UserError(f"{path}: unreadable ({error}). compute-embeddings writes it last and whole, so the entry "
-                    "was damaged or is not one: delete that folder and run again.") from error
+  path = epath.Path(entry_dir) / COMPLETE
   if key is not None and record.get("key") != key.as_dict():
     raise UserError(
         f"{path} was written for {record.get('key')}, not for {key.as_dict()} (a different model "
@@ -277,7 +217,8 @@ def read_entry_records(entry_dir: epath.Path) -> list[dict]:
   if record is None:
     raise UserError(f"{entry_dir} is not a complete cache entry (no {COMPLETE}): run compute-embeddings "
                     "for it first; an interrupted run resumes where it stopped.")
-  parsed = [parse(r) for shard in record["shards"] for r in read_records(entry_dir / shard["name"])]
+  parsed = [cache_format.parse(r) for name in cache_format.shard_names(record)
+            for r in read_records(entry_dir / name)]
   return sorted(parsed, key=lambda r: r["example_id"])
 
 

@@ -25,7 +25,7 @@ from nossbench import UserError, add_verbose_flag, command_line
 from nossbench.embeddings import device as device_lib
 from nossbench.embeddings import pooling as pooling_lib
 from nossbench.embeddings import registry
-from nossbench.pipelines import cache, export
+from nossbench.pipelines import cache, cache_format, export
 
 # Apache Beam, TensorFlow and TFDS are imported only when something is to compute: a fully cached rerun
 # (see `complete_entries`) answers without them, in about a second instead of several.
@@ -56,7 +56,7 @@ def parser() -> argparse.ArgumentParser:
   p.add_argument("--record_failures", action="store_true",
                  help="record examples whose embedding has NaN/Inf as failed (listed in COMPLETE.json) "
                       "instead of stopping")
-  p.add_argument("--store_dtype", default="float32", choices=("float32", "float16"),
+  p.add_argument("--store_dtype", default="float32", choices=cache_format.STORE_DTYPES,
                  help="precision of the stored embeddings: float16 halves the cache (another entry; "
                       "the scorer reads either)")
   p.add_argument("--export", help="also write a submission file (.npz or .parquet) from the cache")
@@ -119,48 +119,66 @@ def requested_layers(args, model) -> tuple[str, ...]:
   return layers
 
 
-def complete_entries(args) -> dict | None:
-  """{EntryKey: completion record} when every entry the command asks for is complete, else None.
+def complete_entries(args) -> tuple[dict | None, object]:
+  """({EntryKey: completion record} when every entry the command asks for is complete, else None; the
+  model when it had to be built to decide, else None).
 
   Decided without Beam, TensorFlow or TFDS: the build is read from the newest version folder's
   dataset_info.json (the file TFDS writes and reads), and the model is built on the CPU only for its
-  layers and fingerprint (the device changes neither). The entries are reused only if they were computed
-  from exactly that build; whenever anything is missing or differs, `plan` decides with TFDS as usual.
+  layers and fingerprint (the device changes neither); `plan` reuses it when it runs on the CPU too. The entries are reused only if they were computed from exactly that
+  build; whenever anything is missing or differs, `plan` decides with TFDS as usual.
   """
   root = epath.Path(args.data_dir or os.environ.get("TFDS_DATA_DIR") or "~/tensorflow_datasets").expanduser()
   versions = [folder for folder in (root / args.task).glob("*")
               if re.fullmatch(r"\d+\.\d+\.\d+", folder.name) and (folder / "dataset_info.json").exists()]
   if not versions:
-    return None
+    return None, None
   newest = max(versions, key=lambda folder: tuple(int(n) for n in folder.name.split(".")))
-  try:
-    info = json.loads((newest / "dataset_info.json").read_text())
-  except (OSError, ValueError) as error:
-    raise UserError(f"{newest / 'dataset_info.json'}: unreadable ({error}); the build is damaged: build "
-                    f"{args.task} again with tfds build") from error
-  built = {split["name"]: split for split in info.get("splits", [])}
+  built = build_splits(newest)
   splits = args.splits.split(",") if args.splits else sorted(built)
   if not splits or not set(splits) <= set(built):
-    return None
+    return None, None
   if not all(cache.any_completion(args.cache, args.model, args.pooling, args.task, s) for s in splits):
-    return None  # a first run: decided without building the model (plan builds it once)
-  model = registry.get_model(args.model, device="cpu")
+    return None, None  # a first run: decided without building the model (plan builds it once)
+  model = registry.get_model(args.model, device="cpu")  # resolving auto/gpu would load TensorFlow
   records = {}
   for key in entry_keys(args, model, splits, requested_layers(args, model)):
-    split = built[key.split]
-    source = {"dataset": f"{args.task}/{newest.name}", "split": key.split,
-              "examples": sum(int(n) for n in split.get("shardLengths", [])), "bytes": int(split.get("numBytes", 0))}
-    record = cache.read_completion(key.path(args.cache), key, source)
+    record = cache.read_completion(key.path(args.cache), key, source_of(args.task, newest, key.split))
     if record is None:
-      return None
+      return None, model
     # work files left by a run killed after completing the entry
-    cache.remove_work_files(key.path(args.cache), [shard["name"] for shard in record["shards"]])
+    cache.remove_work_files(key.path(args.cache), cache_format.shard_names(record))
     records[key] = record
-  return records
+  return records, model
 
 
-def plan(argv) -> Plan:
-  args, beam_args = parse_arguments(argv)
+def build_splits(build_dir: epath.Path) -> dict[str, dict]:
+  """{split name: its entry in the build's dataset_info.json}, read without TensorFlow."""
+  path = epath.Path(build_dir) / "dataset_info.json"
+  try:
+    info = json.loads(path.read_text())
+    return {split["name"]: split for split in info.get("splits", [])}
+  except (OSError, ValueError, TypeError, KeyError) as error:
+    raise UserError(f"{path}: unreadable ({error}); the build is damaged: build it again with tfds build") from error
+
+
+def source_of(task: str, build_dir, split: str) -> dict:
+  """The dataset build an entry is computed from, from the build's dataset_info.json (the one place both
+  the cached fast path and the planner read it from): a rebuilt or changed dataset is another source."""
+  build_dir = epath.Path(build_dir)
+  info = build_splits(build_dir)[split]
+  return {"dataset": f"{task}/{build_dir.name}", "split": split,
+          "examples": sum(int(n) for n in info.get("shardLengths", [])), "bytes": int(info.get("numBytes", 0))}
+
+
+def launcher_device(args) -> str:
+  """Where the launcher builds the model (for its layers, rate and fingerprint, and to run it in-process):
+  a --device gpu run builds it on the CPU here and again on the GPU workers."""
+  return "cpu" if args.device == "gpu" else args.device
+
+
+def plan(args, beam_args, model=None) -> Plan:
+  """What to compute and what to reuse; `model`, when complete_entries already built it, is not built again."""
   options = beam_options(beam_args)
 
   from apache_beam.utils import shared as beam_shared  # pylint: disable=import-outside-toplevel
@@ -170,7 +188,8 @@ def plan(argv) -> Plan:
 
   # Here for its layers, rate and fingerprint; an in-process run reuses it unless it must move to the GPU.
   shared = beam_shared.Shared()
-  model = transforms.load_model(args.model, "cpu" if args.device == "gpu" else args.device, shared)
+  device = launcher_device(args)
+  model = transforms.load_model(args.model, device, shared, built=model if device == "cpu" else None)
   layers = requested_layers(args, model)
   builder = tfds_reader.load_builder(args.task, args.data_dir)
   splits = args.splits.split(",") if args.splits else sorted(builder.info.splits)
@@ -181,11 +200,11 @@ def plan(argv) -> Plan:
   keys = entry_keys(args, model, splits, layers)
   reused, todo = {}, {}
   for key in keys:
-    record = cache.read_completion(key.path(args.cache), key, source_of(builder, key.split))
+    record = cache.read_completion(key.path(args.cache), key, source_of(args.task, builder.data_dir, key.split))
     if record is None:
       todo.setdefault(key.split, []).append(key)
     else:
-      cache.remove_work_files(key.path(args.cache), [shard["name"] for shard in record["shards"]])
+      cache.remove_work_files(key.path(args.cache), cache_format.shard_names(record))
       reused[key] = record
   return Plan(args, options, model, shared, builder, keys, reused, todo)
 
@@ -194,13 +213,6 @@ def entry_keys(args, model, splits, layers) -> list[cache.EntryKey]:
   return [cache.EntryKey(args.model, model.fingerprint, layer, args.pooling, model.sample_rate, args.task, split,
                          args.store_dtype)
           for split in splits for layer in layers]
-
-
-def source_of(builder, split: str) -> dict:
-  """The dataset build an entry is computed from; a rebuilt or changed dataset is another source."""
-  info = builder.info.splits[split]
-  return {"dataset": builder.info.full_name, "split": split, "examples": info.num_examples,
-          "bytes": int(info.num_bytes)}
 
 
 def label_details(builder) -> dict:
@@ -230,7 +242,7 @@ def build_pipeline(pipeline, p: Plan) -> None:
                                               "store_dtype")},
       "model_config": model.config(), "input_sample_rate": input_rate, "nossbench_version": nossbench.__version__,
       "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **label_details(builder)}
-  sources = {split: source_of(builder, split) for split in p.todo}
+  sources = {split: source_of(args.task, builder.data_dir, split) for split in p.todo}
   chunks = {key: cache.list_chunks(key.path(args.cache), sources[key.split])
             for keys in p.todo.values() for key in keys}
   from nossbench.pipelines import transforms  # pylint: disable=import-outside-toplevel
@@ -281,14 +293,14 @@ def run(p: Plan):
 
 @command_line
 def main(argv):
-  args, _ = parse_arguments(argv)
-  complete = complete_entries(args)
+  args, beam_args = parse_arguments(argv)
+  complete, model = complete_entries(args)
   if complete is not None:
     for key, record in complete.items():
       print(f"reused cache entry {key.path(args.cache)} ({describe(record)})")
     write_export(args, list(complete))
     return
-  p = plan(argv)
+  p = plan(args, beam_args, model)
   for key, record in p.reused.items():
     print(f"reused cache entry {key.path(p.args.cache)} ({describe(record)})")
   if p.todo:

@@ -23,7 +23,7 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.utils import shared as beam_shared
 
-from nossbench.pipelines import batching, cache
+from nossbench.pipelines import batching, cache, cache_format
 
 COUNTERS = "nossbench"
 PROGRESS_EVERY_S = 30.0
@@ -39,13 +39,14 @@ class NonFiniteEmbedding(ValueError):
   """A model output NaN or Inf for an example (the message names it)."""
 
 
-def load_model(name: str, device: str, shared: beam_shared.Shared):
+def load_model(name: str, device: str, shared: beam_shared.Shared, built=None):
   """The registry's model on `device` (auto|cpu|gpu, resolved for the model's framework on this machine),
   built once per process: the DoFns of every split, and the launcher when it runs the pipeline in its own
-  process, share it through Beam's `Shared`."""
+  process, share it through Beam's `Shared` (`built`: the launcher's model, already made on `device`)."""
   from nossbench.embeddings import registry  # pylint: disable=import-outside-toplevel
 
-  return shared.acquire(lambda: registry.get_model(name, device=device), tag=(name, device))
+  return shared.acquire(lambda: built if built is not None else registry.get_model(name, device=device),
+                        tag=(name, device))
 
 
 def to_float(audio: np.ndarray) -> np.ndarray:
@@ -173,7 +174,7 @@ class EmbedBatch(CacheWriter):
           reason = f"{self.model_name} layer {layer} gave NaN or Inf"
           yield beam.pvalue.TaggedOutput(f"failed{i}", (example_id, reason))
           continue
-        records.append((example_id, cache.serialize(example_id, embedding, **labels_of(example),
+        records.append((example_id, cache_format.serialize(example_id, embedding, **labels_of(example),
                                                     store_dtype=self.store_dtype)))
       if records:
         yield beam.pvalue.TaggedOutput(f"records{i}", records)
@@ -234,7 +235,7 @@ def read_chunk(path: str):
   (another run finished the entry) or cannot be read is skipped whole, so its examples are embedded again
   (SkipCached's side input is this same read)."""
   try:
-    pairs = [(cache.example_id_of(record), record) for record in cache.read_records(path)]
+    pairs = [(cache_format.example_id_of(record), record) for record in cache.read_records(path)]
   except Exception as error:  # pylint: disable=broad-except  # a work file: whatever is wrong, it is redone
     print(f"chunk {path} not used ({error}); its examples are embedded again", file=sys.stderr, flush=True)
     return
@@ -253,7 +254,7 @@ class WriteShard(CacheWriter):
     unique = {}
     for example_id, record in sorted(records):
       unique.setdefault(example_id, record)
-    shapes = [cache.parse(record)["embedding"].shape for record in unique.values()]
+    shapes = [cache_format.parse(record)["embedding"].shape for record in unique.values()]
     dims = {shape[1:] if self.frame_level else shape for shape in shapes}
     if len(dims) > 1:
       raise ValueError(f"{self.entry_dir}: embeddings of different dimensions {sorted(dims)} in one entry")
@@ -368,12 +369,10 @@ def read_shard(work, builder, parallelism: int):
 
   split, shard, part = work
   if builder.info.file_format == tfds.core.file_adapters.FileFormat.TFRECORD:
-    from nossbench.scoring import tfrecord_reader  # pylint: disable=import-outside-toplevel
-
     path = builder.info.splits[split].filepaths[shard]
     specs = record_specs(builder.info.features)
     with path.open("rb") as stream:
-      for index, payload in enumerate(tfrecord_reader.records(path, stream)):
+      for index, payload in enumerate(cache_format.records(path, stream)):
         if index % parallelism == part:
           yield split, decode_record(payload, specs)
     return

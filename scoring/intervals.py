@@ -124,11 +124,6 @@ def bootstrap(metric_fn, n_units: int, seed: int, replicates: int = REPLICATES) 
   return {name: np.concatenate([b[name] for b in blocks]) for name in blocks[0]}
 
 
-def expand(unit: np.ndarray):
-  """Unit counts [b, n_units] -> example weights [b, n]."""
-  return lambda w: w[:, unit]
-
-
 def classification(y_true, y_pred, scores, speaker_ids, n_classes: int, seed: int) -> dict:
   """Replicate values of every single-label metric for one test split; see `summary`."""
   unit, name = units(speaker_ids)

@@ -72,14 +72,14 @@ def npz_bytes(ids, x) -> bytes:
 
 def submission_files(rows: pd.DataFrame, folder: pathlib.Path) -> dict[str, bytes]:
   """A valid submission for the task in every format the scorer reads, and as a .zip archive."""
-  from nossbench.pipelines import cache
+  from nossbench.pipelines import cache, cache_format
 
   x = scoring_helpers.embeddings(rows)
   ids = rows["example_id"].tolist()
   parquet = io.BytesIO()
   pd.DataFrame({"example_id": ids, "embedding": list(x)}).to_parquet(parquet)
   folder.mkdir(parents=True, exist_ok=True)
-  cache.write_records(folder / "sub.tfrecord", [cache.serialize(i, v) for i, v in zip(ids, x)])
+  cache.write_records(folder / "sub.tfrecord", [cache_format.serialize(i, v) for i, v in zip(ids, x)])
   archive = io.BytesIO()
   with zipfile.ZipFile(archive, "w") as z:
     z.writestr(f"{TASK}.npz", npz_bytes(ids, x))

@@ -23,8 +23,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import scoring_helpers as helpers
-from nossbench.pipelines import cache
-from nossbench.scoring import cli, tfrecord_reader
+from nossbench.pipelines import cache, cache_format
+from nossbench.scoring import cli
 
 TASK = "noss/crema_d"
 
@@ -182,23 +182,23 @@ def tfrecord(payloads) -> bytes:
   data = b""
   for payload in payloads:
     length = struct.pack("<Q", len(payload))
-    data += length + struct.pack("<I", tfrecord_reader._masked_crc(length)) + payload + \
-        struct.pack("<I", tfrecord_reader._masked_crc(payload))
+    data += length + struct.pack("<I", cache_format._masked_crc(length)) + payload + \
+        struct.pack("<I", cache_format._masked_crc(payload))
   return data
 
 
 def test_tfrecord_framing_and_records(tmp_path, task, capsys):
   splits, rows, x = task
-  good = [cache.serialize(i, v) for i, v in zip(ids_of(rows), x)]
+  good = [cache_format.serialize(i, v) for i, v in zip(ids_of(rows), x)]
   huge = struct.pack("<Q", 2**40)  # a forged length with a valid checksum
   (tmp_path / "forged.tfrecord").write_bytes(tfrecord(good[:3]) + huge +
-                                             struct.pack("<I", tfrecord_reader._masked_crc(huge)) + bytes(8))
+                                             struct.pack("<I", cache_format._masked_crc(huge)) + bytes(8))
   refused(tmp_path, capsys, splits, tmp_path / "forged.tfrecord", "record 3", "declares 1,099,511,627,776 bytes")
-  odd = [cache.serialize(i, v) for i, v in zip(ids_of(rows), x)]
+  odd = [cache_format.serialize(i, v) for i, v in zip(ids_of(rows), x)]
   odd[5] = odd[5].replace(b"spk0_05", b"spk0_\xff5")
   (tmp_path / "odd.tfrecord").write_bytes(tfrecord(odd))
   refused(tmp_path, capsys, splits, tmp_path / "odd.tfrecord", "not UTF-8 text: 'odd.tfrecord#5'")
-  wide = [cache.serialize(i, np.ones(70_000, np.float32)) for i in ids_of(rows)[:2]]
+  wide = [cache_format.serialize(i, np.ones(70_000, np.float32)) for i in ids_of(rows)[:2]]
   (tmp_path / "wide.tfrecord").write_bytes(tfrecord(wide))
   refused(tmp_path, capsys, splits, tmp_path / "wide.tfrecord", "more than 65,536 dimensions")
   (tmp_path / "junk.tfrecord").write_bytes(tfrecord([b"\xff\xfe not a proto"] + good[1:]))
@@ -208,7 +208,7 @@ def test_tfrecord_framing_and_records(tmp_path, task, capsys):
 def cache_entry(root, rows, x) -> Path:
   key = cache.EntryKey("toy", "f1", "layer", "mean", 16000, TASK, "all")
   entry = Path(key.path(root))
-  cache.write_records(entry / cache.shard_name(0, 1), [cache.serialize(i, v) for i, v in zip(ids_of(rows), x)])
+  cache.write_records(entry / cache.shard_name(0, 1), [cache_format.serialize(i, v) for i, v in zip(ids_of(rows), x)])
   cache.write_completion(entry, {"key": key.as_dict(), "shards": [{"name": cache.shard_name(0, 1)}], "failed": []})
   return entry
 

@@ -146,5 +146,6 @@ def test_damaged_completion_record_is_named_not_reused(tone_dataset, tmp_path):
     (entry(tmp_path) / cache.COMPLETE).write_text(damage)
     code, out, err = embed(*arguments(data_dir, tmp_path))
     assert code == 2 and "Traceback" not in err, err
-    assert f"{entry(tmp_path) / cache.COMPLETE}: unreadable" in err and "delete that folder and run again" in err
+    assert f"{entry(tmp_path) / cache.COMPLETE}: not a readable completion record" in err  # the one reader's words
+    assert "delete the entry folder and run compute-embeddings again" in err
     assert "computed cache entry" not in out and (entry(tmp_path) / cache.COMPLETE).read_text() == damage

@@ -21,7 +21,7 @@ import pipeline_helpers
 from conftest import run_command
 from nossbench.embeddings import registry
 from nossbench.embeddings.logmel import LogMel
-from nossbench.pipelines import cache, compute_embeddings, transforms
+from nossbench.pipelines import cache, cache_format, compute_embeddings, transforms
 from nossbench.splits import tfds_reader
 
 TASK = "noss/crema_d"
@@ -123,8 +123,9 @@ def test_killed_run_resumes_and_ends_equal_to_an_uninterrupted_run(tone_dataset,
   for split in SPLITS:
     with pytest.raises(Exception, match="not a complete cache entry"):
       cache.read_entry_records(entry(root, split))
-    for chunk in cache.list_chunks(entry(root, split), compute_embeddings.source_of(tone_dataset[0], split)):
-      chunk_records += len([cache.parse(r) for r in cache.read_records(chunk)])  # whole, readable files
+    source = compute_embeddings.source_of(TASK, tone_dataset[0].data_dir, split)
+    for chunk in cache.list_chunks(entry(root, split), source):
+      chunk_records += len([cache_format.parse(r) for r in cache.read_records(chunk)])  # whole, readable files
   assert 0 < chunk_records <= 40
 
   code, out, err = embed("--task", TASK, "--data_dir", tone_dataset[3], "--model", "logmel", "--cache", root,
@@ -249,7 +250,8 @@ def test_documented_dataflow_gpu_option_set_parses_and_builds_the_pipeline(tone_
   """The Dataflow command of pipelines/README.md, with the dataset and cache made local: every option is
   known, the GPU settings reach Beam, and the same pipeline graph builds (not run: no network here).
   --dry_run: otherwise Beam's option validation asks GCS about the temp bucket (minutes of retries)."""
-  p = compute_embeddings.plan(documented_dataflow_command(tone_dataset[3], tmp_path) + ["--dry_run=True"])
+  p = compute_embeddings.plan(*compute_embeddings.parse_arguments(
+      documented_dataflow_command(tone_dataset[3], tmp_path) + ["--dry_run=True"]))
   options = p.options.get_all_options()
   assert options["runner"] == "DataflowRunner" and p.args.device == "gpu"
   assert any("worker_accelerator=type:nvidia" in o and "install-nvidia-driver" in o
@@ -278,7 +280,8 @@ def test_documented_dataflow_gpu_option_set_parses_and_builds_the_pipeline(tone_
 def test_documented_dataflow_job_is_translated_with_its_gpu_workers(tone_dataset, tmp_path):
   """Dataflow's own translation of the job, offline (`--dry_run`); needs the `gcs` extra (apache-beam[gcp])."""
   apiclient = pytest.importorskip("apache_beam.runners.dataflow.internal.apiclient")
-  p = compute_embeddings.plan(documented_dataflow_command(tone_dataset[3], tmp_path) + ["--dry_run=True", "--no_auth"])
+  p = compute_embeddings.plan(*compute_embeddings.parse_arguments(
+      documented_dataflow_command(tone_dataset[3], tmp_path) + ["--dry_run=True", "--no_auth"]))
   pipeline = beam.Pipeline(options=p.options)
   compute_embeddings.build_pipeline(pipeline, p)
   pipeline.run()

@@ -10,7 +10,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from nossbench import UserError
-from nossbench.pipelines import batching, cache, export, transforms
+from nossbench.pipelines import batching, cache, cache_format, export, transforms
 
 
 def test_batches_hold_clips_of_similar_length_and_every_clip_once():
@@ -36,19 +36,19 @@ def test_batches_hold_clips_of_similar_length_and_every_clip_once():
 
 def test_records_and_files_are_whole_or_absent(tmp_path):
   entry, source = tmp_path / "entry", {"dataset": "noss/crema_d/1.1.0", "split": "test", "examples": 5}
-  records = [cache.serialize(f"id{i}", np.full(3, i, np.float32), "spk", label=i) for i in range(5)]
+  records = [cache_format.serialize(f"id{i}", np.full(3, i, np.float32), "spk", label=i) for i in range(5)]
   path = cache.chunk_path(entry, source, [f"id{i}" for i in range(5)])
   assert path == cache.chunk_path(entry, source, [f"id{i}" for i in reversed(range(5))])  # named by its ids
   cache.write_records(path, records)
   (path.parent / f"{cache.TEMPORARY_PREFIX}1234-chunk-x.tfrecord").write_bytes(b"half a write")
   assert cache.list_chunks(entry, source) == [path]
   assert cache.list_chunks(entry, {**source, "examples": 6}) == []  # chunks of another dataset build
-  parsed = [cache.parse(r) for r in cache.read_records(path)]
+  parsed = [cache_format.parse(r) for r in cache.read_records(path)]
   assert [p["example_id"] for p in parsed] == [f"id{i}" for i in range(5)]
   assert parsed[2]["label"] == 2 and parsed[2]["speaker_id"] == "spk" and "labels" not in parsed[2]
   np.testing.assert_array_equal(parsed[2]["embedding"], [2, 2, 2])
 
-  multi = cache.parse(cache.serialize("clip", np.zeros((4, 2)), labels=[3, 17]))
+  multi = cache_format.parse(cache_format.serialize("clip", np.zeros((4, 2)), labels=[3, 17]))
   assert multi["labels"].tolist() == [3, 17] and "label" not in multi and multi["embedding"].shape == (4, 2)
 
   with pytest.raises(UserError, match="not a complete cache entry"):
@@ -72,7 +72,7 @@ def write_frame_entry(root, split, clips):
   key = cache.EntryKey("m", "f" * 16, "layer", "none", 16000, "noss/crema_d", split)
   entry = key.path(root)
   cache.write_records(entry / cache.shard_name(0, 1),
-                      [cache.serialize(i, frames, label=0) for i, frames in sorted(clips.items())])
+                      [cache_format.serialize(i, frames, label=0) for i, frames in sorted(clips.items())])
   cache.write_completion(entry, {"key": key.as_dict(), "shards": [{"name": cache.shard_name(0, 1)}]})
   return key
 
@@ -100,7 +100,7 @@ def test_frame_level_export_keeps_every_frame(tmp_path):
 def test_multi_label_examples_keep_their_labels():
   example = {"example_id": b"clip", "audio": np.zeros(10, np.int16), "labels": np.array([4, 0, 9]),
              "speaker_id": b""}
-  record = cache.parse(cache.serialize("clip", np.ones(2), **transforms.labels_of(example)))
+  record = cache_format.parse(cache_format.serialize("clip", np.ones(2), **transforms.labels_of(example)))
   assert record["labels"].tolist() == [4, 0, 9] and "label" not in record and record["speaker_id"] == ""
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import scoring_helpers as helpers
-from nossbench.pipelines import cache
+from nossbench.pipelines import cache, cache_format
 from nossbench.scoring import cli, submission
 
 TASK = "noss/crema_d"
@@ -130,7 +130,7 @@ def write_entry(root, split: str, rows: pd.DataFrame, x: np.ndarray, shards: int
     part = [(i, r) for i, r in enumerate(rows.itertuples()) if i % shards == shard]
     name = cache.shard_name(shard, shards)
     vectors = {i: np.stack([x[i] - 1, x[i] + 1]) if frames else x[i] for i, _ in part}
-    cache.write_records(entry / name, [cache.serialize(r.example_id, vectors[i], r.speaker_id, label=0)
+    cache.write_records(entry / name, [cache_format.serialize(r.example_id, vectors[i], r.speaker_id, label=0)
                                        for i, r in part])
     names.append({"name": name, "examples": len(part)})
   cache.write_completion(entry, {"key": key.as_dict(), "shards": names, "examples": len(rows), "failed": []})
