@@ -131,7 +131,7 @@ def fit(x, y: np.ndarray, train: np.ndarray, validation: np.ndarray, evaluate: t
     def validation_score() -> float:
       scores = probabilities(validation)
       if multilabel:
-        return metrics.multilabel(y[validation], scores)["map"]
+        return metrics.mean_average_precision(y[validation], scores)
       return float(np.mean(scores.argmax(axis=1) == y[validation]))
 
     chunks = _chunks(train, x.shape[1], settings.chunk_bytes)
