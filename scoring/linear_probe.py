@@ -18,6 +18,7 @@ import dataclasses
 
 import numpy as np
 
+from nossbench import UserError
 from nossbench.scoring import metrics
 
 NAME = "linear"
@@ -103,7 +104,11 @@ def fit(x, y: np.ndarray, train: np.ndarray, validation: np.ndarray, evaluate: t
 
   y is [N] class codes, or [N, n_classes] 0/1 for multi-label tasks.
   """
-  import torch  # pylint: disable=import-outside-toplevel  (score-submission --help must not import it)
+  try:
+    import torch  # pylint: disable=import-outside-toplevel  (score-submission --help must not import it)
+  except ImportError as error:
+    raise UserError("the linear probe needs PyTorch, which is not installed: pip install 'nossbench[torch]' "
+                    "(or score with --probe grid)") from error
 
   if not len(validation):
     raise ValueError("the linear probe needs validation rows for early stopping")
