@@ -59,10 +59,13 @@ def write_task(folder: Path, rows: int, dims: int, seed: int = 0) -> None:
 
 SCORE = """
 import json, resource, sys, threading, time
+import functools
 import numpy as np, pandas as pd
-from nossbench.scoring import grid, protocols
+from nossbench.scoring import grid, linear_probe, protocols
 
 folder = sys.argv[1]
+if int(sys.argv[2]):  # cap the epochs: measures the cost per epoch of a size too slow to train to the end
+  linear_probe.fit = functools.partial(linear_probe.fit, settings=linear_probe.Settings(max_epochs=int(sys.argv[2])))
 peak_anon = [0]
 def sample():
   while True:
@@ -93,16 +96,16 @@ print("RESULT", json.dumps({"prepare_s": round(prepared, 1), "score_s": round(ti
 """
 
 
-def score(folder: Path, rows: int, dims: int) -> dict:
+def score(folder: Path, rows: int, dims: int, max_epochs: int) -> dict:
   start = time.time()
-  process = subprocess.Popen([sys.executable, "-c", SCORE, str(folder)], stdout=subprocess.PIPE,
+  process = subprocess.Popen([sys.executable, "-c", SCORE, str(folder), str(max_epochs)], stdout=subprocess.PIPE,
                              stderr=subprocess.DEVNULL, text=True)
   out = process.stdout.read()
   _, status, usage = os.wait4(process.pid, 0)
   if os.waitstatus_to_exitcode(status):
     raise SystemExit(f"scoring {folder} failed:\n{out}")
   found = json.loads(out.split("RESULT", 1)[1])
-  result = {"rows": rows, "dims": dims, "labels": LABELS, "wall_s": round(time.time() - start, 1),
+  result = {"rows": rows, "dims": dims, "labels": LABELS, "max_epochs": max_epochs or "default (50)", "wall_s": round(time.time() - start, 1),
             "cpu_s": round(usage.ru_utime + usage.ru_stime, 1), **found,
             "peak_rss_mb": round(usage.ru_maxrss / 1024), "x_mb": round(rows * dims * 4 / 2**20),
             "load_1min": round(os.getloadavg()[0], 1), "finished": time.strftime("%H:%M:%S")}
@@ -115,6 +118,8 @@ def main():
   parser.add_argument("--work", required=True, help="folder for the synthetic tasks (rows x dims x 4 bytes each)")
   parser.add_argument("--size", action="append", help="ROWSxDIMS (repeatable; default 125000x512, 250000x512, "
                                                       "500000x512, 125000x2048)")
+  parser.add_argument("--max-epochs", type=int, default=0,
+                      help="stop every fit after this many epochs (0: the probe's own early stopping)")
   parser.add_argument("--log", default=None, help="JSON lines file (default WORK/hares_scale.jsonl)")
   args = parser.parse_args()
   work = Path(args.work)
@@ -129,7 +134,7 @@ def main():
     start = time.time()
     write_task(folder, rows, dims)
     written = time.time() - start
-    result = {**score(folder, rows, dims), "generate_s": round(written, 1),
+    result = {**score(folder, rows, dims, args.max_epochs), "generate_s": round(written, 1),
               "generate_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
     print(json.dumps(result), flush=True)
     with open(log, "a") as f:

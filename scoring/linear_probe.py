@@ -42,7 +42,7 @@ class Settings:
   learning_rate: float = 1e-3
   max_epochs: int = 50
   patience: int = 3  # epochs without a better validation score before stopping
-  chunk_bytes: int = 256 * 2**20  # embedding rows read from the (memory-mapped) matrix at a time
+  chunk_bytes: int = 64 * 2**20  # embedding rows read from the (memory-mapped) matrix at a time
   device: str = "auto"  # auto: a GPU when PyTorch sees one
   threads: int | None = None  # CPU threads (None: PyTorch's default); results repeat for a given count
 
@@ -68,9 +68,9 @@ def _standardisation(x, rows: np.ndarray, chunk_bytes: int) -> tuple[np.ndarray,
   total = np.zeros(x.shape[1])
   squares = np.zeros(x.shape[1])
   for chunk in _chunks(rows, x.shape[1], chunk_bytes):
-    block = _read(x, chunk).astype(np.float64)
-    total += block.sum(axis=0)
-    squares += np.square(block).sum(axis=0)
+    block = _read(x, chunk)
+    total += block.sum(axis=0, dtype=np.float64)
+    squares += np.square(block, dtype=np.float64).sum(axis=0)
   mean = total / len(rows)
   std = np.sqrt(np.maximum(squares / len(rows) - np.square(mean), 0))
   std[std == 0] = 1  # a constant dimension is left as it is

