@@ -10,7 +10,10 @@ the peak RSS (wait4; it counts the memory-mapped file pages the process touched,
 drop) and the peak anonymous RSS (sampled every 0.5 s from /proc: the memory the process itself holds).
 
     .venv/bin/python benchmarks/hares_scale.py --work /tmp/hares_scale --size 125000x512 --size 250000x512 \
-        --size 500000x512 --size 125000x2048
+        --size 500000x512 --size 125000x2048 [--max-epochs N]
+
+--max-epochs caps every fit (no early stopping then): it measures the cost per epoch, and the memory, of
+a size too slow to train to the end in the time at hand.
 """
 
 import argparse

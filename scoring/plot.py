@@ -7,6 +7,7 @@ the binomial standard error √(p(1−p)/n). Drawn with matplotlib's Agg backend
 import math
 
 import numpy as np
+from etils import epath
 
 from nossbench.scoring import report as report_module
 
@@ -84,7 +85,8 @@ def write(reports: list[dict], path) -> None:
     ax.set_ylabel("accuracy per speaker (%), mean over repeats")
     ax.set_title("Intra-speaker: each dot a speaker (line: mean)", fontsize=10)
   figure.tight_layout()
-  figure.savefig(str(path), dpi=100)
+  with epath.Path(path).open("wb") as stream:  # matplotlib writes local files only; epath reaches gs:// too
+    figure.savefig(stream, dpi=100, format="png")
   pyplot.close(figure)
 
 
