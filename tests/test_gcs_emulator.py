@@ -98,17 +98,24 @@ def gs_task(emulator, tmp_path_factory):
   return root
 
 
-def test_the_four_commands_with_gs_paths(emulator, gs_task):
+EMBED = ("compute-embeddings", "--task", TASK, "--data_dir", f"gs://{BUCKET}/tfds", "--model", "logmel",
+         "--batch_size", "1")
+
+
+@pytest.fixture(scope="module")
+def first_run(emulator, gs_task):
+  """compute-embeddings, everything on gs://, empty cache: its stdout."""
+  return run_command(*EMBED, "--cache", f"gs://{BUCKET}/cache", "--export", f"gs://{BUCKET}/logmel.npz").stdout
+
+
+def test_the_four_commands_with_gs_paths(emulator, gs_task, first_run):
   run_command("prepare-splits", TASK, "--data_dir", gs_task / "tfds", "--out", f"gs://{BUCKET}/splits")
   assert any(n.endswith("canonical.csv") for n in names(emulator, "splits/noss/crema_d/"))
 
-  embed = ("compute-embeddings", "--task", TASK, "--data_dir", f"gs://{BUCKET}/tfds", "--model", "logmel",
-           "--cache", f"gs://{BUCKET}/cache", "--export", f"gs://{BUCKET}/logmel.npz")
-  first = run_command(*embed)
-  assert first.stdout.count("computed cache entry") == 3, first.stdout
+  assert first_run.count("computed cache entry") == 3, first_run
   cached = names(emulator, "cache/")
   assert sum(n.endswith("COMPLETE.json") for n in cached) == 3 and not [n for n in cached if "/." in n]
-  second = run_command(*embed)
+  second = run_command(*EMBED, "--cache", f"gs://{BUCKET}/cache", "--export", f"gs://{BUCKET}/logmel.npz")
   assert second.stdout.count("reused cache entry") == 3 and "computed" not in second.stdout
 
   run_command("score-submission", f"gs://{BUCKET}/logmel.npz", "--task", TASK, "--splits", f"gs://{BUCKET}/splits",
@@ -120,8 +127,8 @@ def test_the_four_commands_with_gs_paths(emulator, gs_task):
   assert names(emulator, "report/") == ["report/report.json", "report/report.md", "report/report.png"]
 
 
-def test_a_killed_run_on_gs_resumes_and_ends_equal(emulator, gs_task):
-  common = ["--task", TASK, "--data_dir", f"gs://{BUCKET}/tfds", "--model", "logmel", "--batch_size", "1"]
+def test_a_killed_run_on_gs_resumes_and_ends_equal(emulator, first_run):
+  common = EMBED[1:]
   killed = subprocess.run([sys.executable, pipeline_helpers.__file__, *common, "--cache", f"gs://{BUCKET}/resumed"],
                           env={**os.environ, "DIE_AFTER": "40"}, capture_output=True, text=True)
   assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
@@ -132,10 +139,9 @@ def test_a_killed_run_on_gs_resumes_and_ends_equal(emulator, gs_task):
   counts = [tuple(map(int, m)) for m in re.findall(r"(\d+) embedded, (\d+) cached, (\d+) failed", rerun.stdout)]
   assert sum(c[1] for c in counts) > 0 and sum(c[0] + c[1] for c in counts) == 144, rerun.stdout
 
-  reference = run_command("compute-embeddings", *common, "--cache", f"gs://{BUCKET}/uninterrupted")
-  assert reference.stdout.count("computed cache entry") == 3
+  assert first_run.count("computed cache entry") == 3  # the uninterrupted run to compare with
   resumed = {n.split("/", 1)[1]: n for n in names(emulator, "resumed/") if "/part-" in n}
-  uninterrupted = {n.split("/", 1)[1]: n for n in names(emulator, "uninterrupted/") if "/part-" in n}
+  uninterrupted = {n.split("/", 1)[1]: n for n in names(emulator, "cache/") if "/part-" in n}
   assert resumed.keys() == uninterrupted.keys() and resumed
   for key, name in resumed.items():
     assert emulator.blob(name).download_as_bytes() == emulator.blob(uninterrupted[key]).download_as_bytes()
