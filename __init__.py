@@ -13,6 +13,14 @@ import tempfile
 
 __version__ = "0.1.0"
 
+# TensorFlow's GCS filesystem has its endpoint compiled in (https://www.googleapis.com/storage/v1/) and
+# no setting that points it at a GCS emulator; gcsfs honours STORAGE_EMULATOR_HOST. So where one is set,
+# etils.epath reaches gs:// through gcsfs (epath's EPATH_USE_TF switch), and gcsfs leaves out its
+# zonal-bucket probe, which asks the real Storage Control API.
+if os.environ.get("STORAGE_EMULATOR_HOST"):
+  os.environ.setdefault("EPATH_USE_TF", "false")
+  os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
+
 
 class UserError(Exception):
   """Bad input from the user: reported as one paragraph, no traceback, exit code 2."""

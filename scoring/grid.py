@@ -22,7 +22,7 @@ import tqdm
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
-from nossbench.scoring import models, normalization
+from nossbench.scoring import linear_probe, models, normalization
 
 SMALL_WORK = 2_000_000  # train rows x dimensions summed over the fits, under which fits run in-process
 
@@ -42,6 +42,7 @@ class Outcome:
   predictions: dict  # name -> [n] predicted class codes (single-label only)
   converged: bool | None = None  # False when a logistic regression stopped at its iteration limit
   error: str | None = None  # why the fit failed (e.g. LDA on a class with one example)
+  probe: dict | None = None  # how the linear probe trained (epochs, early stopping); None for the NOSS grid
 
 
 class Variants:
@@ -51,6 +52,9 @@ class Variants:
     self._folder = tempfile.TemporaryDirectory(prefix="nossbench-scoring-")
     self.arrays = {}
     for i, name in enumerate(names):
+      if name == "none" and isinstance(x, np.memmap) and x.dtype == np.float32:
+        self.arrays[name] = x  # already float32 on disk: a second copy would double the disk and page cache
+        continue
       path = f"{self._folder.name}/{i}.npy"
       np.save(path, normalization.apply(x, name, speakers))
       self.arrays[name] = np.load(path, mmap_mode="r")
@@ -84,6 +88,10 @@ def _probabilities(model, x: np.ndarray, n_classes: int, multilabel: bool) -> np
 
 
 def _run(x: np.ndarray, y: np.ndarray, fit: Fit, seed: int, n_classes: int, multilabel: bool) -> Outcome:
+  if fit.model == linear_probe.NAME:
+    result = linear_probe.fit(x, y, fit.train, dict(fit.evaluate)["validation"], fit.evaluate, n_classes,
+                              multilabel, seed)
+    return Outcome(result.scores, result.predictions, probe=result.info)
   with threadpool_limits(1), warnings.catch_warnings():
     # The reference's 100 lbfgs iterations often stop short of convergence; reported as `converged`.
     warnings.simplefilter("ignore", ConvergenceWarning)
@@ -115,8 +123,8 @@ def run(variants: Variants, y: np.ndarray, fits: list[Fit], seed: int, jobs: int
   """
   order = sorted(range(len(fits)), key=lambda i: (-models.COST[fits[i].model], -len(fits[i].train), i))
   dims = next(iter(variants.arrays.values())).shape[1]
-  if sum(len(f.train) for f in fits) * dims < SMALL_WORK:
-    jobs = 1
+  if sum(len(f.train) for f in fits) * dims < SMALL_WORK or any(f.model == linear_probe.NAME for f in fits):
+    jobs = 1  # the linear probe uses every core itself (PyTorch threads) or the GPU
   outcomes = joblib.Parallel(n_jobs=jobs, return_as="generator")(
       joblib.delayed(_run)(variants.arrays[fits[i].normalization], y, fits[i], seed, n_classes, multilabel)
       for i in order)

@@ -37,13 +37,25 @@ def binary(positive: np.ndarray, score: np.ndarray) -> dict:
   return {"auc": auc, "eer": eer(positive, score), "dprime": dprime(auc)}
 
 
+def _scored_classes(y_true: np.ndarray) -> np.ndarray:
+  positives = y_true.sum(axis=0)
+  return np.flatnonzero((positives > 0) & (positives < len(y_true)))
+
+
+def mean_average_precision(y_true: np.ndarray, scores: np.ndarray) -> float:
+  """mAP alone (the linear probe's early-stopping score, measured every epoch: ROC-AUC would double its cost)."""
+  scored = _scored_classes(y_true)
+  if not len(scored):
+    return math.nan
+  return float(sk.average_precision_score(y_true[:, scored], scores[:, scored], average="macro"))
+
+
 def multilabel(y_true: np.ndarray, scores: np.ndarray) -> dict:
   """mAP and macro ROC-AUC over the classes with both positives and negatives in `y_true` [n, classes]."""
-  positives = y_true.sum(axis=0)
-  scored = np.flatnonzero((positives > 0) & (positives < len(y_true)))
+  scored = _scored_classes(y_true)
   if not len(scored):
     return {"map": math.nan, "roc_auc": math.nan, "classes_scored": 0}
-  return {"map": float(sk.average_precision_score(y_true[:, scored], scores[:, scored], average="macro")),
+  return {"map": mean_average_precision(y_true, scores),
           "roc_auc": float(sk.roc_auc_score(y_true[:, scored], scores[:, scored], average="macro")),
           "classes_scored": int(len(scored))}
 

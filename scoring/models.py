@@ -20,9 +20,10 @@ DESCRIPTIONS = {
     "lda": "LDA (lsqr, Ledoit-Wolf shrinkage)",
     "forest_balanced": "class-balanced random forest (100 trees)",
     "forest": "random forest (100 trees)",
+    "linear": "linear layer (PyTorch, minibatch Adam, early stopping on validation; see linear_probe.py)",
 }
 # Relative fitting cost, to start the slowest fits first when they run in parallel.
-COST = {"forest_balanced": 3, "forest": 3, "lda": 2, "logreg": 1, "logreg_balanced": 1}
+COST = {"forest_balanced": 3, "forest": 3, "lda": 2, "logreg": 1, "logreg_balanced": 1, "linear": 1}
 
 
 def applicable(name: str, multilabel: bool) -> bool:

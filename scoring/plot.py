@@ -8,6 +8,7 @@ single test split, the t interval of the mean over repeats or folds. Drawn with 
 import math
 
 import numpy as np
+from etils import epath
 
 from nossbench.scoring import report as report_module
 
@@ -92,7 +93,8 @@ def write(reports: list[dict], path) -> None:
     ax.set_ylabel("accuracy per speaker (%), mean over repeats")
     ax.set_title("Intra-speaker: each dot a speaker (line: mean, bar: 95% CI)", fontsize=10)
   figure.tight_layout()
-  figure.savefig(str(path), dpi=100)
+  with epath.Path(path).open("wb") as stream:  # matplotlib writes local files only; epath reaches gs:// too
+    figure.savefig(stream, dpi=100, format="png")
   pyplot.close(figure)
 
 

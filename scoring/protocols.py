@@ -20,7 +20,7 @@ import pandas as pd
 from sklearn.preprocessing import MultiLabelBinarizer
 
 from nossbench import UserError, tasks
-from nossbench.scoring import grid, intervals, metrics, models, normalization, predictions
+from nossbench.scoring import grid, intervals, linear_probe, metrics, models, normalization, predictions
 
 SELECT_METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "micro_f1", "auc", "map", "roc_auc")
 VALIDATION_SHARE = 8  # one eighth of train is held out when a split has no validation rows
@@ -36,6 +36,7 @@ class Task:
   jobs: int = -1
   model_names: tuple = models.MODELS
   select_by: str | None = None
+  probe: str = "grid"  # or linear_probe.NAME: one linear layer instead of the NOSS grid (HARES-size tasks)
   multilabel: bool = dataclasses.field(init=False)
   classes: list = dataclasses.field(init=False)
   y: np.ndarray = dataclasses.field(init=False)
@@ -45,8 +46,10 @@ class Task:
   def __post_init__(self):
     self.multilabel = tasks.label_column(self.table) == "labels"
     if self.multilabel:
-      binarizer = MultiLabelBinarizer()
-      self.y = binarizer.fit_transform([tasks.split_labels(s) for s in self.table["labels"]])
+      binarizer = MultiLabelBinarizer(sparse_output=True)  # dense int64 would take 8 GB at AudioSet's size
+      found = binarizer.fit_transform([tasks.split_labels(s) for s in self.table["labels"]]).tocoo()
+      self.y = np.zeros(found.shape, np.uint8)
+      self.y[found.row, found.col] = 1
       self.classes = list(binarizer.classes_)
     else:
       self.classes = sorted(set(self.table["label"]))
@@ -67,10 +70,14 @@ class Task:
 
   @property
   def normalizations(self) -> tuple:
+    if self.probe == linear_probe.NAME:
+      return ("none",)  # the probe standardises with train statistics itself
     return normalization.NORMALIZATIONS if self.speakers is not None else ("none", "l2")
 
   @property
   def configs(self) -> list[tuple[str, str]]:
+    if self.probe == linear_probe.NAME:
+      return [(linear_probe.NAME, "none")]
     return [(m, n) for m in self.model_names if models.applicable(m, self.multilabel) for n in self.normalizations]
 
   def rows(self, ids, manifest_name: str) -> np.ndarray:
@@ -182,7 +189,7 @@ def _choose(task: Task, split: Split, outcomes: list[grid.Outcome]) -> dict:
       **test, **task.test_intervals(split.test, outcome, test), **task.chance(split.train, split.test),
       "validation": chosen["validation"], "converged": chosen["converged"],
       "n_train": int(len(split.train)), "n_validation": int(len(split.validation)), "n_test": int(len(split.test)),
-      "seed": task.seed, "grid": entries,
+      "seed": task.seed, "grid": entries, **({"probe": outcome.probe} if outcome.probe else {}),
   }
 
 

@@ -105,7 +105,7 @@ def _describe(task: str, r: dict) -> str:
             f"{r['validation_source']}); fit on {r['n_train']} train examples, tested on {r['n_test']}"
             + (f"; majority-class chance {_percent(r['chance_accuracy'])}%" if "chance_accuracy" in r else "")
             + ("" if r["converged"] is not False else "; the logistic regression stopped at its 100-iteration "
-               "limit, as in the reference") + ".")
+               "limit, as in the reference") + _training(r.get("probe")) + ".")
   parts = r.get("per_repeat") or r.get("per_fold")
   chosen = sorted({f"{p['model']}/{p['normalization']}" for p in parts})
   return (f"- {task}, {PROTOCOL_NAMES[r['protocol']]}: {len(parts)} {'repeats' if 'per_repeat' in r else 'folds'}, "
@@ -124,6 +124,13 @@ def _interval_note(r: dict) -> str:
   if about.get("unit"):
     return f" Interval: {about['replicates']} bootstrap replicates over {about['n_units']} {about['unit']}s."
   return f" Interval: {about['method']}." if about.get("method") else ""
+def _training(probe: dict | None) -> str:
+  if not probe:
+    return ""
+  return (f"; trained {probe['epochs']} epochs on {probe['device']} (batch {probe['batch_size']}, Adam "
+          f"{probe['learning_rate']:g}), kept epoch {probe['best_epoch']} by validation {probe['validation_metric']}"
+          + (f", stopped after {probe['patience']} epochs without improvement" if probe["stopped_early"] else
+             f", stopped at the {probe['max_epochs']}-epoch limit"))
 
 
 def _grid_table(task: str, r: dict) -> list[str]:
