@@ -57,6 +57,24 @@ def test_fluent_speech_commands_rejects_an_unknown_intent(tmp_path):
     fluent_speech_commands.list_splits(tmp_path)
 
 
+@pytest.mark.parametrize("escape", ["../../etc/passwd", "/etc/passwd", "C:\\Windows\\x.wav", "a/../../b.wav"])
+def test_a_metadata_path_leaving_the_dataset_folder_is_refused(tmp_path, escape):
+  """A hostile or corrupted table must not make a build read files outside manual_dir."""
+  hares_helpers.write_fluent_speech_commands(tmp_path)
+  table = tmp_path / "fluent_speech_commands_dataset/data/train_data.csv"
+  lines = table.read_text().splitlines()
+  first = lines[1].split(",")
+  first[1] = f'"{escape}"'
+  table.write_text("\n".join([lines[0], ",".join(first)] + lines[2:]) + "\n")
+  with pytest.raises(UserError, match=r"train_data.csv line 2 names the file .* which is not inside"):
+    fluent_speech_commands.list_splits(tmp_path)
+  hares_helpers.write_esc50(tmp_path / "esc")
+  meta = tmp_path / "esc/ESC-50-master/meta/esc50.csv"
+  meta.write_text(meta.read_text() + f"{escape},5,0,dog,False,9,A\n")
+  with pytest.raises(UserError, match=r"esc50.csv line 12 names the file .* which is not inside"):
+    esc50.list_splits(tmp_path / "esc")
+
+
 @pytest.mark.parametrize("target", ["instrument_family", "pitch"])
 def test_nsynth_labels_notes_by_family_or_pitch(tmp_path, target):
   expected = hares_helpers.write_nsynth(tmp_path)

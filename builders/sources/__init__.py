@@ -97,6 +97,17 @@ def csv_rows(path, dataset: str, text: str | None = None, **options) -> Iterator
                     "damaged: download it again.") from error
 
 
+def inside(root, relative: str, dataset: str, where: str) -> epath.Path:
+  """`root / relative` for a file path read from a dataset's metadata, refused when it could leave the
+  dataset's folder (absolute, a drive, `..`): a hostile or corrupted table must not make a build read
+  files elsewhere. `where` names the file and line."""
+  parts = relative.replace("\\", "/").split("/")
+  if not relative or relative.startswith(("/", "\\")) or ":" in parts[0] or ".." in parts:
+    raise UserError(f"{dataset}: {where} names the file {relative!r}, which is not inside {root}; the dataset's "
+                    "metadata names its files relative to its folder. Restore the file from the dataset archive.")
+  return epath.Path(root) / relative
+
+
 def csv_records(path, dataset: str, columns, **options) -> Iterator[tuple[int, dict[str, str]]]:
   """(line number, {column: value}) of every row of a CSV/TSV file with a header holding `columns`.
 

@@ -10,7 +10,7 @@ import dataclasses
 from etils import epath
 
 from nossbench import UserError
-from nossbench.builders.sources import SPLITS, Clip, csv_records
+from nossbench.builders.sources import SPLITS, Clip, csv_records, inside
 
 LABELS = (  # indexed by the csv's `target`
     "dog", "rooster", "pig", "cow", "frog", "cat", "hen", "insects", "sheep", "crow",
@@ -58,7 +58,7 @@ def list_splits(manual_dir) -> tuple[dict[str, list[FoldClip]], dict]:
     if fold not in FOLD_SPLITS or not 0 <= target < len(LABELS) or row["category"] != LABELS[target]:
       raise UserError(f"ESC-50: {meta} line {line} ({name}) has fold {fold}, target {target}, category "
                       f"{row['category']!r}; expected folds 1-5 and the official target/category pairs.")
-    clip = FoldClip(example_id=name.rsplit(".", 1)[0], path=str(root / "audio" / name), label=LABELS[target],
+    clip = FoldClip(example_id=name.rsplit(".", 1)[0], path=str(inside(root / "audio", name, "ESC-50", f"{meta} line {line}")), label=LABELS[target],
                     speaker_id="", fold=fold)
     splits[FOLD_SPLITS[fold]].append(clip)
   if not any(splits.values()):

@@ -7,7 +7,7 @@ The label is the intent, `<action>_<object>_<location>`: 31 of them, each spoken
 from etils import epath
 
 from nossbench import UserError
-from nossbench.builders.sources import Clip, csv_records
+from nossbench.builders.sources import Clip, csv_records, inside
 
 LABELS = (
     "activate_lamp_none", "activate_lights_bedroom", "activate_lights_kitchen", "activate_lights_none",
@@ -58,7 +58,7 @@ def list_splits(manual_dir) -> tuple[dict[str, list[Clip]], dict]:
       if intent not in LABELS:
         raise UserError(f"Fluent Speech Commands: {table} line {line} ({row['path']}) has intent {intent!r}, "
                         "not one of the dataset's 31; restore the file from the dataset archive.")
-      clips.append(Clip(example_id=_example_id(row["path"]), path=str(root / row["path"]), label=intent,
+      clips.append(Clip(example_id=_example_id(row["path"]), path=str(inside(root, row["path"], "Fluent Speech Commands", f"{table} line {line}")), label=intent,
                         speaker_id=row["speakerId"]))
     splits[split] = sorted(clips, key=lambda c: c.example_id)
   return splits, {"split_source": "official, speaker-disjoint data/{train,valid,test}_data.csv"}

@@ -10,7 +10,7 @@ import dataclasses
 from etils import epath
 
 from nossbench import UserError
-from nossbench.builders.sources import Clip, csv_records
+from nossbench.builders.sources import Clip, csv_records, inside
 
 LABELS = (  # the top-50 tags by frequency, in the order the music-tagging literature uses
     "guitar", "classical", "slow", "techno", "strings", "drums", "electronic", "rock", "fast", "piano",
@@ -58,7 +58,7 @@ def list_splits(manual_dir) -> tuple[dict[str, list[TagClip]], dict]:
     tags = tuple(tag for tag in LABELS if (row[tag] or "").strip() == "1")
     untagged += not tags
     splits[FOLDER_SPLITS[mp3_path[0]]].append(
-        TagClip(example_id=mp3_path.rsplit(".", 1)[0], path=str(audio_root / mp3_path), label="",
+        TagClip(example_id=mp3_path.rsplit(".", 1)[0], path=str(inside(audio_root, mp3_path, "MagnaTagATune", f"{table} line {line}")), label="",
                 speaker_id="", labels=tags))
   return {name: sorted(clips, key=lambda c: c.example_id) for name, clips in splits.items()}, {
       "split_source": "folders 0-b train, c validation, d-f test",

@@ -11,7 +11,7 @@ import json
 from etils import epath
 
 from nossbench import UserError
-from nossbench.builders.sources import Clip, read_text
+from nossbench.builders.sources import Clip, inside, read_text
 
 FAMILIES = ("bass", "brass", "flute", "guitar", "keyboard", "mallet", "organ", "reed", "string", "synth_lead",
             "vocal")
@@ -71,7 +71,7 @@ def list_splits(manual_dir, target: str) -> tuple[dict[str, list[NoteClip]], dic
       where = f"{index} entry {note!r}"
       if not isinstance(entry, dict) or entry.get("note_str", note) != note or "instrument_str" not in entry:
         raise UserError(f"NSynth: {where} lacks note_str/instrument_str; restore examples.json from the archive.")
-      clips.append(NoteClip(example_id=note, path=str(manual_dir / folder / "audio" / f"{note}.wav"),
+      clips.append(NoteClip(example_id=note, path=str(inside(manual_dir / folder / "audio", f"{note}.wav", "NSynth", where)),
                             label=_label(entry, target, where), speaker_id="",
                             instrument=entry["instrument_str"]))
     splits[split] = sorted(clips, key=lambda c: c.example_id)

@@ -15,7 +15,7 @@ import dataclasses
 from etils import epath
 
 from nossbench import UserError, hashing
-from nossbench.builders.sources import SPLITS, Clip, csv_records, csv_rows
+from nossbench.builders.sources import SPLITS, Clip, csv_records, csv_rows, inside
 
 LABELS = ("airport", "bus", "metro", "metro_station", "park", "public_square", "shopping_mall",
           "street_pedestrian", "street_traffic", "tram")
@@ -76,7 +76,7 @@ def list_clips(manual_dir) -> list[SceneClip]:
                       f"identifier {row['identifier']!r}; expected a file name, one of {', '.join(LABELS)} and a "
                       "location identifier.")
     name = row["filename"].rsplit("/", 1)[-1]
-    clips.append(SceneClip(example_id=name.rsplit(".", 1)[0], path=str(root / row["filename"]),
+    clips.append(SceneClip(example_id=name.rsplit(".", 1)[0], path=str(inside(root, row["filename"], "TUT18", f"{meta} line {line}")),
                            label=row["scene_label"], speaker_id="", location=row["identifier"]))
   if not clips:
     raise UserError(f"TUT18: {meta} lists no clips. {MANUAL_DOWNLOAD_INSTRUCTIONS}")
