@@ -202,9 +202,10 @@ def remove_work_files(entry_dir: epath.Path, shards: Iterable[str]) -> None:
   for path in entry_dir.iterdir():
     if path.name.startswith(CHUNKS):
       for chunk in path.iterdir():
-        chunk.unlink()
+        chunk.unlink(missing_ok=True)
         step("work-file-removed")
-      path.rmtree()
+      if path.exists():  # on an object store (gs://) the folder is gone with its last object
+        path.rmtree()
     elif path.name not in keep and (path.name.startswith(TEMPORARY_PREFIX) or path.name.startswith("part-")):
       path.unlink()
       step("work-file-removed")
