@@ -124,7 +124,8 @@ def test_the_four_commands_with_gs_paths(emulator, gs_task, first_run):
   assert report["n_examples"] == 12 * 2 * 6 and report["dims"] == 64
   assert report["results"][0]["accuracy"] > 2 / 6
   assert emulator.blob("report/report.png").download_as_bytes()[:4] == b"\x89PNG"
-  assert names(emulator, "report/") == ["report/report.json", "report/report.md", "report/report.png"]
+  assert names(emulator, "report/") == ["report/predictions/noss__crema_d.canonical.npz", "report/report.json",
+                                        "report/report.md", "report/report.png"]  # the kept test predictions too
 
 
 def test_a_killed_run_on_gs_resumes_and_ends_equal(emulator, first_run):
