@@ -184,14 +184,14 @@ def plan(args, beam_args, model=None) -> Plan:
   from apache_beam.utils import shared as beam_shared  # pylint: disable=import-outside-toplevel
 
   from nossbench.pipelines import transforms  # pylint: disable=import-outside-toplevel
-  from nossbench.splits import tfds_reader  # pylint: disable=import-outside-toplevel
+  from nossbench.builders import loading  # pylint: disable=import-outside-toplevel
 
   # Here for its layers, rate and fingerprint; an in-process run reuses it unless it must move to the GPU.
   shared = beam_shared.Shared()
   device = launcher_device(args)
   model = transforms.load_model(args.model, device, shared, built=model if device == "cpu" else None)
   layers = requested_layers(args, model)
-  builder = tfds_reader.load_builder(args.task, args.data_dir)
+  builder = loading.load_builder(args.task, args.data_dir)
   splits = args.splits.split(",") if args.splits else sorted(builder.info.splits)
   missing = sorted(set(splits) - set(builder.info.splits))
   if missing:

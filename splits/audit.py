@@ -227,11 +227,12 @@ def audit_folder(root, data_dir: str | None, strict: bool) -> None:
   if not tasks:
     raise UserError(f"--audit {root}: no manifests there (expected <benchmark>/<task>/<scheme>.json "
                     "sidecars, as prepare-splits --out writes them).")
-  from nossbench.splits import tfds_reader  # pylint: disable=import-outside-toplevel  (imports TensorFlow)
+  from nossbench.builders import loading  # pylint: disable=import-outside-toplevel  (imports TensorFlow)
+  from nossbench.splits import tfds_reader  # pylint: disable=import-outside-toplevel
 
   crossing = 0
   for task in tasks:
-    builder = tfds_reader.load_builder(task, data_dir)
+    builder = loading.load_builder(task, data_dir)
     audio = Audio(tfds_reader.iter_audio(builder), builder.info.features["audio"].sample_rate)
     findings = audit_task(root, task, audio)
     path = write(root, task, findings)

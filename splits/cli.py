@@ -100,9 +100,10 @@ def main(argv):
     return audit.audit_folder(args.audit, args.data_dir, args.strict)
   if args.from_lists is not None:
     from_lists.read_lists(args.from_lists)  # a wrong folder fails before TensorFlow loads
-  from nossbench.splits import tfds_reader  # pylint: disable=import-outside-toplevel  (imports TensorFlow)
+  from nossbench.builders import loading  # pylint: disable=import-outside-toplevel  (imports TensorFlow)
+  from nossbench.splits import tfds_reader  # pylint: disable=import-outside-toplevel
 
-  builder = tfds_reader.load_builder(args.task, args.data_dir)
+  builder = loading.load_builder(args.task, args.data_dir)
   own_folds = args.kfold is not None and kfold.OWN_FOLDS in builder.info.features
   if own_folds and (args.group or args.hash_assign):
     raise UserError(f"{args.task} ships its own folds (feature `{kfold.OWN_FOLDS}`): --kfold uses them, so "

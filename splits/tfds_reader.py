@@ -12,43 +12,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from etils import epath
 
 from nossbench import UserError
+from nossbench.builders import loading
 from nossbench.tasks import LABEL_SEPARATOR
 
 BATCH = 8192
-
-
-def build_command(task: str, data_dir: str | None) -> str:
-  data_dir_flag = f" --data_dir {data_dir}" if data_dir else ""
-  return f"tfds build {task} --imports nossbench.builders{data_dir_flag} --manual_dir <raw dataset folder>"
-
-
-def load_builder(task: str, data_dir: str | None):
-  """Returns the prepared TFDS builder of `task` (e.g. 'noss/crema_d'), or a UserError saying how to build it."""
-  import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
-
-  import nossbench.builders  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import  (registers builders)
-
-  from google.protobuf import json_format  # pylint: disable=import-outside-toplevel
-
-  try:
-    builder = tfds.builder(task, data_dir=data_dir)
-  except (tfds.core.registered.DatasetNotFoundError, ValueError, OSError, KeyError, TypeError,
-          json_format.Error) as error:
-    reason = (str(error) or type(error).__name__).splitlines()[0]
-    built = data_dir and "/" in task and (epath.Path(data_dir) / task).is_dir()
-    if built and not isinstance(error, tfds.core.registered.DatasetNotFoundError):
-      raise UserError(f"{task} in {data_dir}: its dataset files (dataset_info.json, features.json) cannot be read "
-                      f"({reason}); the build was interrupted or they were damaged. Rebuild it: "
-                      f"{build_command(task, data_dir)}") from error
-    raise UserError(f"unknown task {task!r} in {data_dir or 'the default data_dir'} ({reason}). Tasks are named "
-                    f"<benchmark>/<task>, e.g. noss/crema_d; build one with: {build_command(task, data_dir)}") from error
-  if not builder.is_prepared():
-    raise UserError(f"{task} is not built in {builder.data_dir}. Build it first: "
-                    f"{build_command(task, data_dir)}")
-  return builder
 
 
 def label_feature(builder) -> str:
@@ -99,7 +68,7 @@ def read_examples(builder, extras=(), via_records: bool | None = None) -> pd.Dat
       reason = getattr(error, "message", None) or str(error)
       raise UserError(f"{builder.info.full_name} in {builder.data_dir}: the {split} split's records cannot be read "
                       f"({reason.splitlines()[0]}); the build was interrupted or its files were damaged: "
-                      f"rebuild it with {build_command(builder.info.full_name.rsplit('/', 1)[0], None)}.") from error
+                      f"rebuild it with {loading.build_command(builder.info.full_name.rsplit('/', 1)[0], None)}.") from error
   if not chunks:
     raise UserError(f"{builder.info.full_name} in {builder.data_dir} holds no examples; rebuild it.")
   table = pa.concat_tables(chunks).sort_by("example_id")
