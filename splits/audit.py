@@ -31,6 +31,7 @@ import itertools
 
 import numpy as np
 import pandas as pd
+import tqdm
 from etils import epath
 from scipy import sparse
 
@@ -128,9 +129,10 @@ def near_duplicates(prints: dict[str, np.ndarray]) -> list[tuple[str, str, float
 class Audio:
   """What the audit knows of a task's audio: a hash and (when long enough) a fingerprint per example."""
 
-  def __init__(self, clips, rate: int):
+  def __init__(self, clips, rate: int, total: int | None = None, task: str = ""):
     by_hash, self.prints, self.unprinted = collections.defaultdict(list), {}, []
-    for example_id, samples in clips:
+    for example_id, samples in tqdm.tqdm(clips, total=total, desc=f"audit {task}: fingerprints", unit="clip",
+                                         disable=None):  # on a terminal only
       samples = np.asarray(samples).reshape(-1)
       by_hash[hashlib.sha256(samples.astype("<i2").tobytes()).hexdigest()].append(example_id)
       printed = fingerprint(samples, rate)
@@ -233,7 +235,8 @@ def audit_folder(root, data_dir: str | None, strict: bool) -> None:
   crossing = 0
   for task in tasks:
     builder = loading.load_builder(task, data_dir)
-    audio = Audio(tfds_reader.iter_audio(builder), builder.info.features["audio"].sample_rate)
+    audio = Audio(tfds_reader.iter_audio(builder), builder.info.features["audio"].sample_rate,
+                  total=sum(split.num_examples for split in builder.info.splits.values()), task=task)
     findings = audit_task(root, task, audio)
     path = write(root, task, findings)
     crossing += len(findings)

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import tqdm
 
 from nossbench import UserError
 from nossbench.builders import loading
@@ -57,6 +58,8 @@ def read_examples(builder, extras=(), via_records: bool | None = None) -> pd.Dat
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
 
   chunks = []
+  progress = tqdm.tqdm(total=sum(s.num_examples for s in builder.info.splits.values()), unit="example",
+                       desc=f"reading {builder.info.full_name}", disable=None)  # on a terminal only
   for split in sorted(builder.info.splits):
     batches = _record_batches(builder, split, wanted) if via_records else _tfds_batches(builder, split, wanted)
     try:
@@ -64,11 +67,13 @@ def read_examples(builder, extras=(), via_records: bool | None = None) -> pd.Dat
         columns = {name: _decode(builder, features[name], name, batch[name]) for name in wanted}
         columns["split"] = pa.array([split] * len(columns["example_id"]), pa.string())
         chunks.append(pa.table(columns))
+        progress.update(len(columns["example_id"]))
     except (tf.errors.OpError, pa.ArrowException) as error:  # cut-short, absent or damaged record files
       reason = getattr(error, "message", None) or str(error)
       raise UserError(f"{builder.info.full_name} in {builder.data_dir}: the {split} split's records cannot be read "
                       f"({reason.splitlines()[0]}); the build was interrupted or its files were damaged: "
                       f"rebuild it with {loading.build_command(builder.info.full_name.rsplit('/', 1)[0], None)}.") from error
+  progress.close()
   if not chunks:
     raise UserError(f"{builder.info.full_name} in {builder.data_dir} holds no examples; rebuild it.")
   table = pa.concat_tables(chunks).sort_by("example_id")
