@@ -126,3 +126,24 @@ def test_a_completion_is_found_without_the_model_fingerprint(tmp_path):
   assert cache.any_completion(tmp_path, key.model, key.pooling, key.task, "test")
   assert not cache.any_completion(tmp_path, key.model, key.pooling, key.task, "train")
   assert not cache.any_completion(tmp_path, key.model, "mean", key.task, "test")
+
+
+def test_export_streams_rows_in_id_order_across_shards_and_refuses_mixed_sizes(tmp_path):
+  """Rows come out sorted by id however the ids fall into shards, equal to the entry read whole; entries
+  of different sizes (two layers, say) are refused, naming the sizes."""
+  key = cache.EntryKey("m", "f" * 16, "layer", "mean", 16000, "noss/crema_d", "train")
+  ids = [f"clip{i:03d}" for i in range(40)]
+  vectors = {i: np.full(3, n, np.float32) for n, i in enumerate(ids)}
+  for shard in range(3):
+    cache.write_records(key.path(tmp_path) / cache.shard_name(shard, 3),
+                        [cache_format.serialize(i, vectors[i]) for i in ids if cache.shard_index(i, 3) == shard])
+  cache.write_completion(key.path(tmp_path), {"key": key.as_dict(),
+                                              "shards": [{"name": cache.shard_name(s, 3)} for s in range(3)]})
+  assert export.write([key], tmp_path, tmp_path / "all.npz") == 40
+  with np.load(tmp_path / "all.npz", allow_pickle=False) as npz:
+    assert npz["example_id"].tolist() == ids
+    np.testing.assert_array_equal(npz["embedding"], np.stack([vectors[i] for i in ids]))
+  wide = write_frame_entry(tmp_path, "test", {"zz": np.zeros((2, 5), np.float32)})
+  with pytest.raises(UserError, match=r"2 different sizes \(\[3, 5\]\)"):
+    export.write([key, wide], tmp_path, tmp_path / "mixed.npz")
+  assert not (tmp_path / "mixed.npz").exists()
