@@ -134,7 +134,7 @@ def complete_entries(args) -> tuple[dict | None, object]:
   if not versions:
     return None, None
   newest = max(versions, key=lambda folder: tuple(int(n) for n in folder.name.split(".")))
-  built = build_splits(newest)
+  built = sources_of(args.task, newest)
   splits = args.splits.split(",") if args.splits else sorted(built)
   if not splits or not set(splits) <= set(built):
     return None, None
@@ -143,7 +143,7 @@ def complete_entries(args) -> tuple[dict | None, object]:
   model = registry.get_model(args.model, device="cpu")  # resolving auto/gpu would load TensorFlow
   records = {}
   for key in entry_keys(args, model, splits, requested_layers(args, model)):
-    record = cache.read_completion(key.path(args.cache), key, source_of(args.task, newest, key.split))
+    record = cache.read_completion(key.path(args.cache), key, built[key.split])
     if record is None:
       return None, model
     # work files left by a run killed after completing the entry
@@ -162,13 +162,14 @@ def build_splits(build_dir: epath.Path) -> dict[str, dict]:
     raise UserError(f"{path}: unreadable ({error}); the build is damaged: build it again with tfds build") from error
 
 
-def source_of(task: str, build_dir, split: str) -> dict:
-  """The dataset build an entry is computed from, from the build's dataset_info.json (the one place both
-  the cached fast path and the planner read it from): a rebuilt or changed dataset is another source."""
+def sources_of(task: str, build_dir) -> dict[str, dict]:
+  """{split: the dataset build its entries are computed from}, from the build's dataset_info.json (read
+  once; the one place both the cached fast path and the planner take it from): a rebuilt or changed
+  dataset is another source."""
   build_dir = epath.Path(build_dir)
-  info = build_splits(build_dir)[split]
-  return {"dataset": f"{task}/{build_dir.name}", "split": split,
-          "examples": sum(int(n) for n in info.get("shardLengths", [])), "bytes": int(info.get("numBytes", 0))}
+  return {split: {"dataset": f"{task}/{build_dir.name}", "split": split,
+                  "examples": sum(int(n) for n in info.get("shardLengths", [])), "bytes": int(info.get("numBytes", 0))}
+          for split, info in build_splits(build_dir).items()}
 
 
 def launcher_device(args) -> str:
@@ -198,9 +199,10 @@ def plan(args, beam_args, model=None) -> Plan:
     raise UserError(f"{args.task} has no split {', '.join(missing)}; it has {', '.join(builder.info.splits)}")
 
   keys = entry_keys(args, model, splits, layers)
+  sources = sources_of(args.task, builder.data_dir)
   reused, todo = {}, {}
   for key in keys:
-    record = cache.read_completion(key.path(args.cache), key, source_of(args.task, builder.data_dir, key.split))
+    record = cache.read_completion(key.path(args.cache), key, sources[key.split])
     if record is None:
       todo.setdefault(key.split, []).append(key)
     else:
@@ -242,7 +244,7 @@ def build_pipeline(pipeline, p: Plan) -> None:
                                               "store_dtype")},
       "model_config": model.config(), "input_sample_rate": input_rate, "nossbench_version": nossbench.__version__,
       "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **label_details(builder)}
-  sources = {split: source_of(args.task, builder.data_dir, split) for split in p.todo}
+  sources = sources_of(args.task, builder.data_dir)
   chunks = {key: cache.list_chunks(key.path(args.cache), sources[key.split])
             for keys in p.todo.values() for key in keys}
   from nossbench.pipelines import transforms  # pylint: disable=import-outside-toplevel

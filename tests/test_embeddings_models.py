@@ -2,6 +2,7 @@
 against the packages' own functions, and outputs that do not depend on the other clips of a batch."""
 
 import importlib.util
+import inspect
 import json
 import subprocess
 import sys
@@ -93,26 +94,24 @@ def test_random_resnetish_windows_layers_and_seed(resnetish):
   assert other.fingerprint != resnetish.fingerprint
 
 
-WEIGHTS_DIGEST = ("import hashlib\n"
-                  "def weights_digest(model):\n"
-                  "  return hashlib.sha256(b''.join(repr(w.shape).encode() + w.tobytes()\n"
-                  "                               for w in model.network.get_weights())).hexdigest()\n")
+def weights_digest(model) -> str:
+  """sha256 of the network's weights as drawn (shapes included)."""
+  import hashlib  # pylint: disable=import-outside-toplevel  (also runs alone in the subprocess below)
+  return hashlib.sha256(b"".join(repr(w.shape).encode() + w.tobytes() for w in model.network.get_weights())).hexdigest()
 
 
 def test_random_resnetish_fingerprint_stands_for_its_drawn_weights(resnetish):
   """The fingerprint hashes what draws the weights (seed, code, library versions), not the weights: an
   equal fingerprint must mean equal weights, here drawn in another process, and none needs TensorFlow."""
-  script = (WEIGHTS_DIGEST + "import json, sys\nfrom nossbench.embeddings import registry\n"
+  script = (inspect.getsource(weights_digest) + "import json, sys\nfrom nossbench.embeddings import registry\n"
             "model = registry.get_model('random_resnetish')\nfingerprint = model.fingerprint\n"
             "loaded = 'tensorflow' in sys.modules\n"
             "print(json.dumps([fingerprint, loaded, weights_digest(model)]))")
   result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
   fingerprint, loaded, drawn = json.loads(result.stdout.strip().splitlines()[-1])
   assert fingerprint == resnetish.fingerprint and not loaded
-  scope = {}
-  exec(WEIGHTS_DIGEST, scope)  # pylint: disable=exec-used  (the same digest in this process)
-  assert drawn == scope["weights_digest"](resnetish)
-  assert scope["weights_digest"](type(resnetish)(seed=1)) != drawn
+  assert drawn == weights_digest(resnetish)
+  assert weights_digest(type(resnetish)(seed=1)) != drawn
 
 
 def test_speech_embedding_frames_and_neighbour_independence():

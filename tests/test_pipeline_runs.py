@@ -123,7 +123,7 @@ def test_killed_run_resumes_and_ends_equal_to_an_uninterrupted_run(tone_dataset,
   for split in SPLITS:
     with pytest.raises(Exception, match="not a complete cache entry"):
       cache.read_entry_records(entry(root, split))
-    source = compute_embeddings.source_of(TASK, tone_dataset[0].data_dir, split)
+    source = compute_embeddings.sources_of(TASK, tone_dataset[0].data_dir)[split]
     for chunk in cache.list_chunks(entry(root, split), source):
       chunk_records += len([cache_format.parse(r) for r in cache.read_records(chunk)])  # whole, readable files
   assert 0 < chunk_records <= 40
