@@ -86,6 +86,13 @@ class Int16Audio(tfds.features.Audio):
       return tfds.features.Tensor.encode_example(self, np.asarray(audio_or_path_or_fobj, self.np_dtype))
     return super().encode_example(audio_or_path_or_fobj)
 
+  @property
+  def dtype(self):
+    """tf_dtype, without the deprecation warning: TFDS 4.9 itself reads this deprecated field on this class
+    (Audio.to_json_content when a build writes dataset_info.json, Tensor.decode_example when as_dataset
+    reads bytes-encoded audio), so every build and read logged the warning at no call of ours."""
+    return self.tf_dtype
+
 
 class AudioBuilder(tfds_compat.Builder, skip_registration=True):
   """Base of `noss` and `hares`: the bad-audio option, the decode pool size, the split reports."""

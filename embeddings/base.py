@@ -83,6 +83,11 @@ class EmbeddingModel:
       self._output_dims = {layer: tuple(int(d) for d in outputs[layer][0].shape[1:]) for layer in self.layers}
     return self._output_dims
 
+  def check_device(self, device: str) -> None:
+    """Raises a UserError when this model, as its spec configures it, cannot run on `device` (cpu|gpu).
+    Called when the model is loaded, and by compute-embeddings before Beam starts where it knows the
+    workers' device; most models run on either."""
+
   def check_layers(self, layers) -> tuple[str, ...]:
     layers = tuple(layers)
     unknown = [layer for layer in layers if layer not in self.layers]

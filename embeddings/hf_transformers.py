@@ -142,10 +142,7 @@ class HfTransformer(EmbeddingModel):
   @functools.cached_property
   def model(self):
     """The torch module (Whisper: its encoder), on the device, loaded on first use."""
-    # Checked here, not when the model is described: compute-embeddings plans on the CPU for GPU workers.
-    if self.settings["dtype"] != "float32" and self.device != "gpu":
-      raise UserError(f"{self.name}: #dtype={self.settings['dtype']} runs on GPUs only (half precision on "
-                      "CPUs is slow and inexact); use --device gpu, or leave dtype out for float32")
+    self.check_device(self.device)
     torch = require("torch", self.name)
     transformers = require("transformers", self.name)
     with _quiet(transformers):
@@ -153,6 +150,17 @@ class HfTransformer(EmbeddingModel):
     model = (model.get_encoder() if self.family == "whisper" else model).eval()
     self.torch_device, self.dtype = device_lib.torch_device(self.device), getattr(torch, self.settings["dtype"])
     return model.to(self.torch_device, self.dtype)
+
+  def check_device(self, device: str) -> None:
+    """#dtype other than float32 needs a GPU. Checked on loading, not when the model is described: a
+    launcher without a GPU describes it (layers, fingerprint) for GPU workers."""
+    dtype = self.settings["dtype"]
+    if dtype != "float32" and device != "gpu":
+      raise UserError(
+          f"{self.name}: #dtype={dtype} runs on GPUs only (half precision on CPUs is slow and inexact), and "
+          f"this run's device is the CPU (--device cpu, or --device auto where torch sees no GPU). Drop "
+          f"#dtype={dtype} to run in float32 on the CPU, or run with --device gpu (or auto) on a machine or "
+          "on workers whose GPU torch sees.")
 
   @functools.cached_property
   def min_samples(self) -> int:

@@ -182,6 +182,10 @@ def plan(args, beam_args, model=None) -> Plan:
   """What to compute and what to reuse; `model`, when complete_entries already built it, is not built again."""
   options = beam_options(beam_args)
 
+  from apache_beam.options.pipeline_options import StandardOptions  # pylint: disable=import-outside-toplevel
+  from apache_beam.runners import runner as beam_runner  # pylint: disable=import-outside-toplevel
+  from apache_beam.runners.direct import direct_runner  # pylint: disable=import-outside-toplevel
+  from apache_beam.runners.portability import fn_api_runner, prism_runner  # pylint: disable=import-outside-toplevel
   from apache_beam.utils import shared as beam_shared  # pylint: disable=import-outside-toplevel
 
   from nossbench.pipelines import transforms  # pylint: disable=import-outside-toplevel
@@ -191,6 +195,13 @@ def plan(args, beam_args, model=None) -> Plan:
   shared = beam_shared.Shared()
   device = launcher_device(args)
   model = transforms.load_model(args.model, device, shared, built=model if device == "cpu" else None)
+  runner = beam_runner.create_runner(options.view_as(StandardOptions).runner or "DirectRunner")
+  local = (direct_runner.SwitchingDirectRunner, direct_runner.BundleBasedDirectRunner, fn_api_runner.FnApiRunner,
+           prism_runner.PrismRunner)
+  if args.device == "cpu" or isinstance(runner, local):
+    # The workers' device is known here (the CPU, or this machine's for runners that run here): refuse
+    # now what they would fail on inside Beam (#dtype=float16 on a CPU, --device gpu without a GPU).
+    model.check_device(device_lib.resolve(args.device, model.framework, args.model))
   layers = requested_layers(args, model)
   builder = loading.load_builder(args.task, args.data_dir)
   splits = args.splits.split(",") if args.splits else sorted(builder.info.splits)

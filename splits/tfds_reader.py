@@ -112,7 +112,7 @@ def _record_batches(builder, split: str, names: list[str]):
   spec = {}
   for name in names:
     info = builder.info.features[name].get_serialized_info()
-    dtype = tf.as_dtype(info.dtype)
+    dtype = info.tf_dtype
     dtype = tf.string if dtype == tf.string else tf.float32 if dtype.is_floating else tf.int64
     spec[name] = tf.io.FixedLenFeature([], dtype) if info.shape == () else tf.io.RaggedFeature(dtype)
   files = [str(path) for path in builder.info.splits[split].filepaths]

@@ -6,6 +6,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import torch  # noqa: E402
 import transformers  # noqa: E402
 
 import hf_helpers  # noqa: E402
+from conftest import run_command  # noqa: E402
 from nossbench import UserError  # noqa: E402
 from nossbench.embeddings import pooling, registry  # noqa: E402
 from nossbench.pipelines import cache, compute_embeddings  # noqa: E402
@@ -161,6 +163,53 @@ def test_bad_specs_are_user_errors(folders, tmp_path):
   transformers.Wav2Vec2FeatureExtractor().save_pretrained(str(tmp_path / "bert"))
   with pytest.raises(UserError, match="model type 'bert' is not supported"):
     registry.get_model(f"hf:{tmp_path / 'bert'}")
+
+
+HALF_ON_CPU = "#dtype=float16 runs on GPUs only (half precision on CPUs is slow and inexact), and this run's " \
+              "device is the CPU"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the CPU-only case: torch here sees no GPU")
+def test_half_precision_on_a_cpu_is_refused_before_beam_runs(folders, tone_dataset, tmp_path):
+  """compute-embeddings (in-process runner: its workers are this machine) and check-model refuse
+  #dtype=float16 where the model would run on the CPU: one paragraph naming the spec, the device and the
+  fix, exit 2, no traceback, nothing written to the cache."""
+  spec = f"hf:{folders['wav2vec2_layer']}#dtype=float16"
+  base = ("--task", "noss/crema_d", "--data_dir", tone_dataset[3], "--model", spec, "--cache", tmp_path / "cache",
+          "--splits", "validation")
+  for device in ("auto", "cpu"):
+    result = run_command("compute-embeddings", *base, "--device", device, check=False)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == (
+        f"error: {spec}: {HALF_ON_CPU} (--device cpu, or --device auto where torch sees no GPU). Drop "
+        "#dtype=float16 to run in float32 on the CPU, or run with --device gpu (or auto) on a machine or on "
+        "workers whose GPU torch sees."), result.stderr
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").rglob("*.tfrecord*"))
+  result = run_command("check-model", spec, "--quick", check=False)
+  assert result.returncode == 2 and f"error: {spec}: {HALF_ON_CPU}" in result.stderr, result.stderr
+  assert "Traceback" not in result.stderr
+  with pytest.raises(UserError, match="--device gpu was requested for .* but torch sees no GPU"):
+    compute_embeddings.plan(*compute_embeddings.parse_arguments([*map(str, base), "--device", "gpu"]))
+
+
+def test_a_launcher_without_a_gpu_plans_half_precision_for_dataflow_gpu_workers(folders, tone_dataset, tmp_path):
+  """On Dataflow the workers resolve --device auto themselves: the launcher (CPU-only here) describes the
+  model (layers, fingerprint) without loading it in half precision and builds the pipeline; only
+  --device cpu, which holds for the workers too, is refused."""
+  from test_pipeline_runs import documented_dataflow_command
+
+  argv = documented_dataflow_command(tone_dataset[3], tmp_path) + ["--dry_run=True"]
+  spec = f"hf:{folders['wav2vec2_layer']}#dtype=float16"
+  argv[argv.index("--model") + 1], argv[argv.index("--device") + 1] = spec, "auto"
+  p = compute_embeddings.plan(*compute_embeddings.parse_arguments(argv))
+  assert p.model.device == ("gpu" if torch.cuda.is_available() else "cpu") and "model" not in vars(p.model)
+  assert p.model.layers == ("conv", "layer1", "layer2")
+  assert p.model.fingerprint != registry.get_model(f"hf:{folders['wav2vec2_layer']}").fingerprint
+  import apache_beam as beam
+  compute_embeddings.build_pipeline(beam.Pipeline(options=p.options), p)
+  argv[argv.index("--device") + 1] = "cpu"
+  with pytest.raises(UserError, match=re.escape(HALF_ON_CPU)):
+    compute_embeddings.plan(*compute_embeddings.parse_arguments(argv))
 
 
 def test_absent_hub_model_offline_names_the_command_that_fetches_it(tmp_path):
