@@ -1,26 +1,22 @@
 """Batches of clips of similar length, so that padding every clip to the batch's longest wastes little.
 
-A clip of n samples falls in bucket floor(log(n) / log(1 + max_padding)): within a bucket the longest
-clip is less than (1 + max_padding) times the shortest, so padding adds at most that fraction of compute.
-A bucket is emitted when it holds `batch_size` clips or `max_batch_samples` padded samples (which bounds
-memory on long clips), and whatever remains is emitted at the end of the bundle. Batching happens inside
-a bundle, after the read, so no audio is shuffled between workers.
+Clips are held in a window (WINDOW_BATCHES batches' worth of clips, or WINDOW_BATCHES x max_batch_samples
+samples, whichever comes first), then sorted by length and cut into batches of consecutive clips: a batch
+holds at most `batch_size` clips and `max_batch_samples` padded samples (which bounds memory on long
+clips), and its longest clip is less than (1 + max_padding) times its shortest. Full batches leave at
+once; partial ones wait for clips of their length until the window must make room, and whatever remains
+is emitted at the end of the bundle. Sorting a window pads far less than bucketing lengths into fixed
+ranges of max_padding did (benchmarks/RESULTS.md, embeddings pipeline).
+Batching happens inside a bundle, after the read, so no audio is shuffled between workers.
 
 `max_padding=0` batches only clips of identical length, for models that must not see padding
-(`EmbeddingModel.pads`). Lengths may then all differ, so at most `batch_size` buckets stay open: a new
-length beyond that emits the oldest bucket, which bounds the clips held in memory.
+(`EmbeddingModel.pads`).
 """
-
-import math
 
 import apache_beam as beam
 from apache_beam.transforms import window
 
-
-def bucket_of(num_samples: int, max_padding: float) -> int:
-  if max_padding == 0:
-    return num_samples
-  return int(math.log(max(num_samples, 1)) // math.log1p(max_padding))
+WINDOW_BATCHES = 16
 
 
 class BatchBySimilarLength(beam.DoFn):
@@ -31,31 +27,60 @@ class BatchBySimilarLength(beam.DoFn):
       raise ValueError("batch_size and max_batch_samples must be >= 1 and max_padding >= 0")
     self.length_fn, self.batch_size = length_fn, batch_size
     self.max_padding, self.max_batch_samples = max_padding, max_batch_samples
-    self.buckets = {}
+    self.held, self.held_samples = [], 0
 
   def start_bundle(self):
-    self.buckets = {}  # bucket -> (clips, longest clip's length)
+    self.held, self.held_samples = [], 0  # [(length, arrival, element)]
 
   def process(self, element):
     length = self.length_fn(element)
-    key = bucket_of(length, self.max_padding)
-    if self.max_padding == 0 and key not in self.buckets and len(self.buckets) >= self.batch_size:
-      yield self.buckets.pop(next(iter(self.buckets)))[0]  # the oldest open length
-    batch, longest = self.buckets.get(key, ([], 0))
-    if batch and max(longest, length) * (len(batch) + 1) > self.max_batch_samples:
-      yield batch
-      batch, longest = [], 0
-    batch.append(element)
-    longest = max(longest, length)
-    if len(batch) >= self.batch_size:
-      yield batch
-      self.buckets.pop(key, None)
-      return
-    self.buckets[key] = (batch, longest)
+    self.held.append((length, len(self.held), element))
+    self.held_samples += length
+    if len(self.held) >= WINDOW_BATCHES * self.batch_size or \
+        self.held_samples >= WINDOW_BATCHES * self.max_batch_samples:
+      yield from self._release(everything=False)
 
   def finish_bundle(self):
-    for key in sorted(self.buckets):
-      batch, _ = self.buckets[key]
+    for batch in self._release(everything=True):
+      yield window.GlobalWindows.windowed_value(batch)
+
+  def _release(self, everything: bool):
+    """Every full batch; then partial ones, those with the most audio first, until the window is at most
+    half full (or, at the end, empty). Each release frees half a window, so sorting costs O(log window) a clip."""
+    batches = self._cut(sorted(self.held, key=lambda held: held[:2]))
+    out = [batch for batch, full in batches if full]
+    partial = sorted((batch for batch, full in batches if not full), key=lambda b: sum(h[0] for h in b), reverse=True)
+    count, samples = len(self.held) - sum(map(len, out)), self.held_samples - sum(h[0] for b in out for h in b)
+    while partial and (everything or count > WINDOW_BATCHES * self.batch_size // 2 or
+                       samples > WINDOW_BATCHES * self.max_batch_samples // 2):
+      batch = partial.pop(0)
+      out.append(batch)
+      count, samples = count - len(batch), samples - sum(h[0] for h in batch)
+    self.held = sorted((h for batch in partial for h in batch), key=lambda held: held[1])
+    self.held = [(length, arrival, element) for arrival, (length, _, element) in enumerate(self.held)]
+    self.held_samples = samples
+    for batch in out:
+      yield [element for _, _, element in batch]
+
+  def _cut(self, ordered):
+    """Consecutive runs of length-sorted clips as [(batch, full)]: full when it holds batch_size clips or
+    the next clip would pass max_batch_samples, not when the next clip is too long for max_padding."""
+    batches, batch = [], []
+    for held in ordered:
+      length = held[0]
       if batch:
-        yield window.GlobalWindows.windowed_value(batch)
-    self.buckets = {}
+        shortest = batch[0][0]
+        similar = length == shortest or length < (1 + self.max_padding) * shortest
+        if not similar:
+          batches.append((batch, False))
+          batch = []
+        elif length * (len(batch) + 1) > self.max_batch_samples:
+          batches.append((batch, True))
+          batch = []
+      batch.append(held)
+      if len(batch) == self.batch_size:
+        batches.append((batch, True))
+        batch = []
+    if batch:
+      batches.append((batch, False))
+    return batches

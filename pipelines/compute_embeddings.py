@@ -18,6 +18,7 @@ import os
 import re
 import time
 
+import tqdm
 from etils import epath
 
 import nossbench
@@ -291,6 +292,9 @@ def run(p: Plan):
   build_pipeline(pipeline, p)
   beam_logger, quiet = logging.getLogger("apache_beam.runners.common"), HideNonFiniteTraceback()
   beam_logger.addFilter(quiet)
+  bar = tqdm.tqdm(total=sum(p.builder.info.splits[split].num_examples for split in p.todo), unit="example",
+                  desc="embedding", disable=None if in_process(p.options) else True)  # on a terminal only
+  transforms.BAR = None if bar.disable else bar
   try:
     result = pipeline.run()
     result.wait_until_finish()
@@ -301,7 +305,20 @@ def run(p: Plan):
     raise
   finally:
     beam_logger.removeFilter(quiet)
+    transforms.BAR = None
+    bar.close()
   return result
+
+
+def in_process(options) -> bool:
+  """Whether the pipeline's steps run in this process (DirectRunner in memory or in threads), where
+  they can draw the command's progress bar; other workers print a progress line every 30 s instead."""
+  from apache_beam.options.pipeline_options import DirectOptions  # pylint: disable=import-outside-toplevel
+  from apache_beam.options.pipeline_options import StandardOptions  # pylint: disable=import-outside-toplevel
+
+  runner = (options.view_as(StandardOptions).runner or "DirectRunner").lower().removesuffix("runner")
+  return runner in ("direct", "switchingdirect") and \
+      options.view_as(DirectOptions).direct_running_mode != "multi_processing"
 
 
 @command_line

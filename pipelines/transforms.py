@@ -1,16 +1,20 @@
 """The Beam transforms of `compute-embeddings`: one DoFn per step, and `embed_entries`, which chains them.
 
-All splits with entries to complete flow as one stream, so that batches fill across splits; from the
-model on, each entry (split, layer) has its own branch:
+All splits with entries to complete flow as one stream, so that batches fill across splits, and every
+entry (split, layer) flows through the same steps, its elements keyed by the entry's index: the graph has
+the same steps for one entry or a hundred (a branch per entry made 39 of them for 13 layers x 3 splits,
+each adding its own steps to build, translate and start).
 
-    ReadSplits -> SkipCached -> BatchBySimilarLength -> EmbedBatch -> (per entry) WriteChunk
-    chunks of earlier runs -> ReadChunk ─┐                                          │
-                                         └──────────── Flatten ◀────────────────────┘
-                                     -> shard by sha256(example_id) -> GroupByKey -> WriteShard -> Finalize
+    ReadSplits -> SkipCached -> BatchBySimilarLength -> EmbedBatch -> WriteChunk ─┐
+    chunks of earlier runs -> ReadChunk ───────────────────────────────────────────┴─ Flatten
+      -> key by (entry, sha256(example_id) mod shards) -> GroupByKey -> WriteShard ─┐
+    EmbedBatch's failures, one marker per entry ────────────────────────────────────┴─ Flatten
+      -> GroupByKey by entry -> Finalize
 
 See pipelines/cache.py for why batches go to chunks first and how the final shards are laid out.
 """
 
+import dataclasses
 import os
 import signal
 import socket
@@ -27,6 +31,14 @@ from nossbench.pipelines import batching, cache, cache_format
 
 COUNTERS = "nossbench"
 PROGRESS_EVERY_S = 30.0
+# The progress bar of a run in the command's own process (DirectRunner in memory, whose DoFns see this
+# module): compute-embeddings sets it around the run. Worker processes of other runners leave it None.
+BAR = None
+
+
+def progress(examples: int) -> None:
+  if BAR is not None:
+    BAR.update(examples)
 
 
 NON_FINITE = "NaN or Inf in a model output"
@@ -102,20 +114,23 @@ class SkipCached(beam.DoFn):
   """Drops examples already embedded for every requested layer of their split (found in the chunks of
   an interrupted run); an example missing from one layer's chunks is embedded again for all.
 
-  entries: {split: number of entries (layers) to complete}. Side inputs: one {example_id: None} per
-  entry that has chunks, in the order of `chunked`, those entries' splits.
+  entries: {split: [index of each of its entries to complete]}; chunked: the indices of entries that
+  have chunks. Side input (only when some have): {(entry index, example_id): None} for every chunk record.
   """
 
-  def __init__(self, entries: dict[str, int], chunked: list[str]):
+  def __init__(self, entries: dict[str, list[int]], chunked: set[int]):
     self.entries, self.chunked = entries, chunked
     self.cached = {split: beam.metrics.Metrics.counter(COUNTERS, f"{split}/cached") for split in entries}
 
-  def process(self, element, *done_per_entry):
+  def process(self, element, done=None):
     split, example = element
-    done = [ids for s, ids in zip(self.chunked, done_per_entry) if s == split]
-    if len(done) == self.entries[split] and all(example["example_id"].decode("utf-8") in ids for ids in done):
-      self.cached[split].inc()
-      return
+    indices = self.entries[split]
+    if done is not None and all(i in self.chunked for i in indices):
+      example_id = example["example_id"].decode("utf-8")
+      if all((i, example_id) in done for i in indices):
+        self.cached[split].inc()
+        progress(1)
+        return
     yield element
 
 
@@ -123,8 +138,9 @@ class EmbedBatch(CacheWriter):
   """Runs the model once per batch for all layers, pools, checks the output is finite, serializes.
 
   A batch holds (split, example) pairs, possibly of several splits. `entries` lists the (split, layer)
-  pairs to emit: per batch, tag `records<i>` gets entry i's [(example_id, record)] and tag `failed<i>`
-  (example_id, reason) for each example whose output held NaN or Inf, when `record_failures`.
+  pairs to emit: per batch, the main output gets (i, [(example_id, record)]) for each entry i with
+  records, and tag `failed` (i, (example_id, reason)) for each example whose output held NaN or Inf,
+  when `record_failures`.
   """
 
   def __init__(self, model_name: str, device: str, shared: beam_shared.Shared, entries: list[tuple[str, str]],
@@ -172,12 +188,12 @@ class EmbedBatch(CacheWriter):
                 f"split){FLOAT16_OVERFLOW if overflow else ''}. {NON_FINITE_ADVICE}")
           failed.add((split, example_id))
           reason = f"{self.model_name} layer {layer} gave NaN or Inf"
-          yield beam.pvalue.TaggedOutput(f"failed{i}", (example_id, reason))
+          yield beam.pvalue.TaggedOutput("failed", (i, (example_id, reason)))
           continue
         records.append((example_id, cache_format.serialize(example_id, embedding, **labels_of(example),
                                                     store_dtype=self.store_dtype)))
       if records:
-        yield beam.pvalue.TaggedOutput(f"records{i}", records)
+        yield i, records
     for split, example in batch:
       if (split, example["example_id"].decode("utf-8")) not in failed:
         self.embedded[split].inc()
@@ -195,8 +211,12 @@ class EmbedBatch(CacheWriter):
     return soxr.resample(waveform, self.input_rate, self.model.sample_rate, quality="VHQ").astype(np.float32)
 
   def _progress(self, done, failed, seconds):
-    """Live progress of this worker on stderr (Beam's counters hold the totals)."""
+    """Live progress: the bar of a run in the command's own process, else a line of this worker's on
+    stderr every PROGRESS_EVERY_S (Beam's counters hold the totals)."""
     self.done, self.failures, self.audio_s = self.done + done, self.failures + failed, self.audio_s + seconds
+    if BAR is not None:
+      progress(done + failed)
+      return
     now = time.time()
     if now - self.last_report >= PROGRESS_EVERY_S:
       self.last_report = now
@@ -215,84 +235,101 @@ def labels_of(example) -> dict:
   return found
 
 
+@dataclasses.dataclass(frozen=True)
+class Entry:
+  """One cache entry to complete, as the steps after the model address it (by its index in a list)."""
+  key: cache.EntryKey
+  folder: str
+  source: dict  # the dataset build (see cache.py), with the split's example count
+  shards: int
+
+
 class WriteChunk(CacheWriter):
-  """Makes a batch's records durable at once (see cache.py), then passes them on one by one."""
+  """Makes a batch's records of one entry durable at once (see cache.py), then passes them on one by one."""
 
-  def __init__(self, entry_dir: str, source: dict):
+  def __init__(self, entries: list[Entry]):
     super().__init__()
-    self.entry_dir, self.source = entry_dir, source
+    self.entries = entries
 
-  def process(self, records):
-    if records:
-      path = cache.chunk_path(self.entry_dir, self.source, [i for i, _ in records])
-      cache.write_records(path, [r for _, r in records])
-      cache.step("chunk-written")
-    yield from records
+  def process(self, indexed):
+    i, records = indexed
+    entry = self.entries[i]
+    path = cache.chunk_path(entry.folder, entry.source, [example_id for example_id, _ in records])
+    cache.write_records(path, [record for _, record in records])
+    cache.step("chunk-written")
+    for pair in records:
+      yield i, pair
 
 
-def read_chunk(path: str):
-  """A chunk's (example_id, record) pairs, all or none: a chunk that vanished since the run was planned
-  (another run finished the entry) or cannot be read is skipped whole, so its examples are embedded again
-  (SkipCached's side input is this same read)."""
+def read_chunk(indexed: tuple[int, str]):
+  """A chunk's (entry index, (example_id, record)) pairs, all or none: a chunk that vanished since the run
+  was planned (another run finished the entry) or cannot be read is skipped whole, so its examples are
+  embedded again (SkipCached's side input is this same read)."""
+  i, path = indexed
   try:
     pairs = [(cache_format.example_id_of(record), record) for record in cache.read_records(path)]
   except Exception as error:  # pylint: disable=broad-except  # a work file: whatever is wrong, it is redone
     print(f"chunk {path} not used ({error}); its examples are embedded again", file=sys.stderr, flush=True)
     return
-  yield from pairs
+  for pair in pairs:
+    yield i, pair
 
 
 class WriteShard(CacheWriter):
-  """Writes one final shard: its records sorted by example id, one per id."""
+  """Writes one final shard of one entry: its records sorted by example id, one per id."""
 
-  def __init__(self, entry_dir: str, shards: int, frame_level: bool):
+  def __init__(self, entries: list[Entry], frame_level: bool):
     super().__init__()
-    self.entry_dir, self.shards, self.frame_level = entry_dir, shards, frame_level
+    self.entries, self.frame_level = entries, frame_level
 
-  def process(self, indexed):
-    index, records = indexed
+  def process(self, grouped):
+    (i, index), records = grouped
+    entry = self.entries[i]
     unique = {}
     for example_id, record in sorted(records):
       unique.setdefault(example_id, record)
     shapes = [cache_format.parse(record)["embedding"].shape for record in unique.values()]
     dims = {shape[1:] if self.frame_level else shape for shape in shapes}
     if len(dims) > 1:
-      raise ValueError(f"{self.entry_dir}: embeddings of different dimensions {sorted(dims)} in one entry")
-    name = cache.shard_name(index, self.shards)
-    cache.write_records(cache.epath.Path(self.entry_dir) / name, unique.values())
+      raise ValueError(f"{entry.folder}: embeddings of different dimensions {sorted(dims)} in one entry")
+    name = cache.shard_name(index, entry.shards)
+    cache.write_records(cache.epath.Path(entry.folder) / name, unique.values())
     cache.step("shard-written")
-    yield "shard", {"name": name, "examples": len(unique), "dims": list(dims.pop()),
-                    "frames": sum(shape[0] for shape in shapes) if self.frame_level else None}
+    yield i, ("shard", {"name": name, "examples": len(unique), "dims": list(dims.pop()),
+                        "frames": sum(shape[0] for shape in shapes) if self.frame_level else None})
 
 
 class Finalize(CacheWriter):
-  """Checks that every example is either in a shard or listed as failed, then writes COMPLETE.json."""
+  """Checks that every example of an entry is either in a shard or listed as failed, then writes its
+  COMPLETE.json. Gets (entry index, [("entry", None), ("shard", info)..., ("failed", (id, reason))...]):
+  the marker makes an entry of an empty split complete too."""
 
-  def __init__(self, key: cache.EntryKey, entry_dir: str, source: dict, details: dict):
+  def __init__(self, entries: list[Entry], details: dict):
     super().__init__()
-    self.key, self.entry_dir, self.source, self.details = key, entry_dir, source, details
-    self.expected = source["examples"]
+    self.entries, self.details = entries, details
 
-  def process(self, items):
+  def process(self, grouped):
+    i, items = grouped
+    entry, expected = self.entries[i], self.entries[i].source["examples"]
     shards = sorted((value for tag, value in items if tag == "shard"), key=lambda s: s["name"])
     failed = dict(sorted(value for tag, value in items if tag == "failed"))
     examples = sum(shard["examples"] for shard in shards)
-    if examples + len(failed) != self.expected:
-      raise RuntimeError(f"{self.entry_dir}: {examples} examples embedded and {len(failed)} failed, but the "
-                         f"split has {self.expected}; not marking the entry complete")
+    if examples + len(failed) != expected:
+      raise RuntimeError(f"{entry.folder}: {examples} examples embedded and {len(failed)} failed, but the "
+                         f"split has {expected}; not marking the entry complete")
     dims = {tuple(shard["dims"]) for shard in shards}
     if len(dims) > 1:
-      raise ValueError(f"{self.entry_dir}: embeddings of different dimensions {sorted(dims)} in one entry")
-    cache.write_completion(self.entry_dir, {
-        "key": self.key.as_dict(), "source": self.source, "examples": examples, "expected": self.expected,
-        "failed": [{"example_id": i, "reason": r} for i, r in failed.items()],
+      raise ValueError(f"{entry.folder}: embeddings of different dimensions {sorted(dims)} in one entry")
+    cache.write_completion(entry.folder, {
+        "key": entry.key.as_dict(), "source": entry.source, "examples": examples, "expected": expected,
+        "failed": [{"example_id": example_id, "reason": r} for example_id, r in failed.items()],
         "dims": list(dims.pop()) if dims else [],
-        "frames": sum(s["frames"] for s in shards) if self.key.pooling == "none" else None,
+        "frames": sum(s["frames"] for s in shards) if entry.key.pooling == "none" else None,
         "shards": [{"name": s["name"], "examples": s["examples"]} for s in shards],
         **self.details,
     })
-    cache.remove_work_files(self.entry_dir, [s["name"] for s in shards])
-    yield self.entry_dir
+    cache.remove_work_files(entry.folder, [s["name"] for s in shards])
+    yield entry.folder
 
 
 def embed_entries(pipeline, builder, todo: dict, cache_root: str, sources: dict, chunks: dict,
@@ -305,43 +342,38 @@ def embed_entries(pipeline, builder, todo: dict, cache_root: str, sources: dict,
   record_failures, read_parallelism, input_rate (the dataset's sample rate), store_dtype.
   """
   keys = [key for split in sorted(todo) for key in todo[split]]
-  earlier = {}
-  for key in keys:
-    if chunks.get(key):
-      name = f"{key.split} {key.layer}"
-      earlier[key] = (pipeline
-                      | f"Chunks {name}" >> beam.Create(sorted(map(str, chunks[key])))
-                      | f"ReadChunk {name}" >> beam.FlatMap(read_chunk))
-  with_chunks = [key for key in keys if key in earlier]
-  done = [beam.pvalue.AsDict(earlier[key] | f"Ids {key.split} {key.layer}" >> beam.Map(lambda kv: (kv[0], None)))
-          for key in with_chunks]
+  entries = [Entry(key, str(key.path(cache_root)), sources[key.split],
+                   cache.num_shards(sources[key.split]["examples"], settings["examples_per_shard"])) for key in keys]
+  chunk_files = [(i, str(path)) for i, key in enumerate(keys) for path in sorted(map(str, chunks.get(key, [])))]
+  earlier = (pipeline
+             | "Chunks" >> beam.Create(chunk_files)
+             | "ReadChunk" >> beam.FlatMap(read_chunk))
+  done = ([beam.pvalue.AsDict(earlier | "ChunkIds" >> beam.Map(lambda item: ((item[0], item[1][0]), None)))]
+          if chunk_files else [])
+  per_split = {split: [i for i, key in enumerate(keys) if key.split == split] for split in todo}
   max_batch_samples = int(settings["max_batch_seconds"] * settings["input_rate"])
   embedded = (pipeline
               | "Read" >> read_splits(builder, sorted(todo), settings["read_parallelism"])
-              | "SkipCached" >> beam.ParDo(SkipCached({split: len(todo[split]) for split in todo},
-                                                     [key.split for key in with_chunks]), *done)
+              | "SkipCached" >> beam.ParDo(SkipCached(per_split, {i for i, _ in chunk_files}), *done)
               | "Batch" >> beam.ParDo(batching.BatchBySimilarLength(
                   audio_length, settings["batch_size"], settings["max_padding"], max_batch_samples))
               | "Embed" >> beam.ParDo(EmbedBatch(
                   settings["model"], settings["device"], settings["shared"], [(k.split, k.layer) for k in keys],
                   settings["pooling"], settings["input_rate"], settings["record_failures"],
-                  settings["store_dtype"])).with_outputs(
-                      *[f"{tag}{i}" for i in range(len(keys)) for tag in ("records", "failed")]))
-  for i, key in enumerate(keys):
-    entry_dir, name, source = str(key.path(cache_root)), f"{key.split} {key.layer}", sources[key.split]
-    shards = cache.num_shards(source["examples"], settings["examples_per_shard"])
-    new = embedded[f"records{i}"] | f"WriteChunk {name}" >> beam.ParDo(WriteChunk(entry_dir, source))
-    records = [new, earlier[key]] if key in earlier else [new]
-    written = (records
-               | f"AllRecords {name}" >> beam.Flatten()
-               | f"AssignShard {name}" >> beam.Map(lambda kv, n=shards: (cache.shard_index(kv[0], n), kv))
-               | f"GroupShard {name}" >> beam.GroupByKey()
-               | f"WriteShard {name}" >> beam.ParDo(WriteShard(entry_dir, shards, settings["pooling"] == "none")))
-    failed = embedded[f"failed{i}"] | f"Failed {name}" >> beam.Map(lambda failure: ("failed", failure))
-    _ = ((written, failed)
-         | f"Outcome {name}" >> beam.Flatten()
-         | f"Collect {name}" >> beam.combiners.ToList()
-         | f"Finalize {name}" >> beam.ParDo(Finalize(key, entry_dir, source, details)))
+                  settings["store_dtype"])).with_outputs("failed", main="records"))
+  new = embedded.records | "WriteChunk" >> beam.ParDo(WriteChunk(entries))
+  shards = ((new, earlier)
+            | "AllRecords" >> beam.Flatten()
+            | "AssignShard" >> beam.Map(lambda item: ((item[0], cache.shard_index(item[1][0], entries[item[0]].shards)),
+                                                      item[1]))
+            | "GroupShard" >> beam.GroupByKey()
+            | "WriteShard" >> beam.ParDo(WriteShard(entries, settings["pooling"] == "none")))
+  failed = embedded.failed | "Failed" >> beam.Map(lambda item: (item[0], ("failed", item[1])))
+  markers = pipeline | "Entries" >> beam.Create([(i, ("entry", None)) for i in range(len(entries))])
+  _ = ((markers, shards, failed)
+       | "Outcomes" >> beam.Flatten()
+       | "GroupEntry" >> beam.GroupByKey()
+       | "Finalize" >> beam.ParDo(Finalize(entries, details)))
 
 
 def audio_length(element) -> int:
@@ -390,8 +422,8 @@ def record_specs(features) -> dict:
   for name in USED_FEATURES:
     if name in features:
       info = features[name].get_serialized_info()
-      dtype = getattr(info.dtype, "name", str(info.dtype))  # a TensorFlow or a numpy dtype
-      kind = "bytes" if dtype in ("string", "object", "bytes") else "int64" if "int" in dtype else "float"
+      kind = np.dtype(info.np_dtype).kind  # text is numpy's object dtype
+      kind = "bytes" if kind in "OSU" else "int64" if kind in "iub" else "float"
       specs[name] = (kind, info.shape == (), getattr(features[name], "np_dtype", None))
   return specs
 

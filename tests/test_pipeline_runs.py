@@ -274,7 +274,7 @@ def test_documented_dataflow_gpu_option_set_parses_and_builds_the_pipeline(tone_
   assert embed_fn.device == "gpu"  # resolved on each worker, in setup()
   proto = pipeline.to_runner_api()  # pickles every DoFn, as a Dataflow submission does
   names = {t.unique_name for t in proto.components.transforms.values()}
-  assert {f"Finalize {s} logmel" for s in SPLITS} <= names
+  assert {"Embed", "WriteChunk", "WriteShard", "Finalize"} <= names
 
 
 def test_documented_dataflow_job_is_translated_with_its_gpu_workers(tone_dataset, tmp_path):
@@ -351,3 +351,40 @@ def assert_shards_read_as_tfds_reads_them(builder):
 
 def test_shards_are_read_as_tfds_reads_them(tone_dataset):
   assert_shards_read_as_tfds_reads_them(tone_dataset[0])
+
+
+def stderr_on_a_terminal(*args) -> tuple[int, str]:
+  """Runs an installed command with its stderr on a pseudo-terminal of 120 columns: (exit code, stderr)."""
+  import fcntl  # pylint: disable=import-outside-toplevel
+  import pty  # pylint: disable=import-outside-toplevel
+  import struct  # pylint: disable=import-outside-toplevel
+  import termios  # pylint: disable=import-outside-toplevel
+
+  executable = shutil.which(args[0], path=str(Path(sys.executable).parent))
+  master, slave = pty.openpty()
+  fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+  process = subprocess.Popen([executable, *map(str, args[1:])], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=slave)
+  os.close(slave)
+  written = []
+  while True:
+    try:
+      data = os.read(master, 65536)
+    except OSError:  # the command closed its end
+      break
+    if not data:
+      break
+    written.append(data)
+  os.close(master)
+  return process.wait(), b"".join(written).decode("utf-8", "replace")
+
+
+def test_a_run_draws_its_progress_bar_on_a_terminal_only(tone_dataset, tmp_path):
+  data_dir, examples = tone_dataset[3], len(tone_dataset[1])
+  code, terminal = stderr_on_a_terminal("compute-embeddings", "--task", TASK, "--data_dir", data_dir,
+                                        "--model", "logmel", "--cache", tmp_path / "a")
+  assert code == 0, terminal
+  assert re.search(rf"embedding: 100%.* {examples}/{examples} ", terminal), terminal
+  piped = run_command("compute-embeddings", "--task", TASK, "--data_dir", data_dir, "--model", "logmel",
+                      "--cache", tmp_path / "b")
+  assert "embedding:" not in piped.stderr and "embedded" in piped.stdout  # logs get no bar

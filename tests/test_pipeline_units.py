@@ -34,6 +34,24 @@ def test_batches_hold_clips_of_similar_length_and_every_clip_once():
     assert_that(batches, check)
 
 
+def test_batches_pad_little_and_fill_up():
+  """Clips of CREMA-D's spread of lengths in arrival order: batches come out (nearly) as full and as little
+  padded as sorting the whole corpus would give, although only a window of clips is held at a time."""
+  lengths = [int(x) for x in np.random.default_rng(1).uniform(1.5, 3.5, 3000) * 16000]
+  batcher = batching.BatchBySimilarLength(lambda n: n, 32, 0.25, 600 * 16000)
+  batcher.start_bundle()
+  batches, held = [], 0
+  for n in lengths:
+    batches += batcher.process(n)
+    held = max(held, len(batcher.held))
+  batches += [value.value for value in batcher.finish_bundle()]
+  assert sorted(n for batch in batches for n in batch) == sorted(lengths)
+  assert held < batching.WINDOW_BATCHES * 32  # never more than a window in memory
+  assert len(batches) <= -(-len(lengths) // 32) + 2
+  padded = sum(max(batch) * len(batch) for batch in batches)
+  assert padded < 1.05 * sum(lengths)  # length ranges of 1.25x (bucketing) pad ~10%
+
+
 def test_records_and_files_are_whole_or_absent(tmp_path):
   entry, source = tmp_path / "entry", {"dataset": "noss/crema_d/1.1.0", "split": "test", "examples": 5}
   records = [cache_format.serialize(f"id{i}", np.full(3, i, np.float32), "spk", label=i) for i in range(5)]
@@ -106,14 +124,15 @@ def test_multi_label_examples_keep_their_labels():
 
 def test_an_example_is_skipped_only_when_every_layer_of_its_split_has_it():
   examples = [(split, {"example_id": name.encode()}) for split in ("train", "test") for name in "abc"]
+  # entries 0, 1: train's two layers; 2, 3: test's. Chunk records: train layer 1 has a and b, train layer 2
+  # b and c; test layer 1 has a, and test layer 2 has no chunks at all.
+  chunk_ids = [(0, "a"), (0, "b"), (1, "b"), (1, "c"), (2, "a")]
   with TestPipeline() as pipeline:
-    done_a = pipeline | "A" >> beam.Create([("a", None), ("b", None)])  # train, layer 1: a and b
-    done_b = pipeline | "B" >> beam.Create([("b", None), ("c", None)])  # train, layer 2: b and c
-    done_t = pipeline | "T" >> beam.Create([("a", None)])  # test, layer 1 only: its layer 2 has no chunks
+    done = pipeline | "Done" >> beam.Create([(pair, None) for pair in chunk_ids])
     kept = (pipeline
             | beam.Create(examples)
-            | beam.ParDo(transforms.SkipCached({"train": 2, "test": 2}, ["train", "train", "test"]),
-                         *[beam.pvalue.AsDict(d) for d in (done_a, done_b, done_t)])
+            | beam.ParDo(transforms.SkipCached({"train": [0, 1], "test": [2, 3]}, {0, 1, 2}),
+                         beam.pvalue.AsDict(done))
             | beam.Map(lambda e: (e[0], e[1]["example_id"].decode())))
     assert_that(kept, equal_to([("train", "a"), ("train", "c"), ("test", "a"), ("test", "b"), ("test", "c")]))
 
