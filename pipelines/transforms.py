@@ -14,6 +14,8 @@ each adding its own steps to build, translate and start).
 See pipelines/cache.py for why batches go to chunks first and how the final shards are laid out.
 """
 
+import collections
+import concurrent.futures
 import dataclasses
 import os
 import signal
@@ -25,6 +27,7 @@ from pathlib import Path
 
 import apache_beam as beam
 import numpy as np
+from apache_beam.transforms import window
 from apache_beam.utils import shared as beam_shared
 
 from nossbench.pipelines import batching, cache, cache_format
@@ -141,6 +144,11 @@ class EmbedBatch(CacheWriter):
   pairs to emit: per batch, the main output gets (i, [(example_id, record)]) for each entry i with
   records, and tag `failed` (i, (example_id, reason)) for each example whose output held NaN or Inf,
   when `record_failures`.
+
+  The model runs in a thread of its own, one batch at a time, while this thread prepares the next batch
+  (reading, decoding, batching, resampling upstream) and pools, checks, serializes and writes the previous
+  one: a batch's outputs leave when the next batch arrives, or at the end of the bundle. Models whose
+  kernels release the GIL (TensorFlow, torch, ONNX Runtime) thus overlap with the pipeline's own work.
   """
 
   def __init__(self, model_name: str, device: str, shared: beam_shared.Shared, entries: list[tuple[str, str]],
@@ -163,12 +171,35 @@ class EmbedBatch(CacheWriter):
     self.model = load_model(self.model_name, self.device, self.shared)
     self.pool = pooling.pool
     self.started, self.last_report, self.done, self.failures, self.audio_s = time.time(), time.time(), 0, 0, 0.0
+    self.runner = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="model")
+    self.pending = collections.deque()
+
+  def start_bundle(self):
+    self.pending = collections.deque()  # [(batch, ids, waveforms, the model call's future)]
 
   def process(self, batch):
     ids = [example["example_id"].decode("utf-8") for _, example in batch]
     waveforms = [self._resample(to_float(example["audio"])) for _, example in batch]
+    self.pending.append((batch, ids, waveforms, self.runner.submit(self.model.embed, waveforms, self.layers)))
+    while len(self.pending) > 1:
+      yield from self._outputs(*self.pending.popleft())
+
+  def finish_bundle(self):
+    while self.pending:
+      for output in self._outputs(*self.pending.popleft()):
+        if isinstance(output, beam.pvalue.TaggedOutput):
+          yield beam.pvalue.TaggedOutput(output.tag, window.GlobalWindows.windowed_value(output.value))
+        else:
+          yield window.GlobalWindows.windowed_value(output)
+
+  def teardown(self):
+    if getattr(self, "runner", None) is not None:
+      self.runner.shutdown(wait=True, cancel_futures=True)
+
+  def _outputs(self, batch, ids, waveforms, call):
+    """The records (and failures) of a batch whose model call was submitted."""
     try:
-      outputs = self.model.embed(waveforms, self.layers)
+      outputs = call.result()
     except Exception as error:
       raise RuntimeError(f"{self.model_name} failed on a batch of {len(ids)} examples "
                          f"({', '.join(ids[:8])}{' ...' if len(ids) > 8 else ''}): {error}") from error
