@@ -19,6 +19,7 @@ call on any device (identical lengths for the group-norm model). CPU seconds are
 seconds: on a machine shared with other work they compare loops more fairly.
 
     .venv/bin/python benchmarks/hf_throughput.py --work /tmp/bench/hf [--clips 120] [--device cpu]
+        [--parts pipeline,cached,floor,single,last,group]
 """
 
 import argparse
@@ -99,13 +100,20 @@ def pipeline(folder: Path, data_dir: Path, cache: Path, log: Path, device: str, 
   return (float(found.group(1)) if found else None), wall, rss, out
 
 
+PARTS = ("pipeline", "cached", "floor", "single", "last", "group")
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   parser.add_argument("--work", type=Path, required=True)
   parser.add_argument("--clips", type=int, default=120)
   parser.add_argument("--batch_size", type=int, default=16)
   parser.add_argument("--device", default="cpu", choices=("cpu", "gpu"))
+  parser.add_argument("--parts", default=",".join(PARTS),
+                      help="what to measure: pipeline (every layer), cached (its rerun), floor (batched), single "
+                           "(one clip per call), last (--layers layer12), group (the group-norm model)")
   args = parser.parse_args()
+  parts = set(args.parts.split(","))
   torch_device = "cuda" if args.device == "gpu" else "cpu"
 
   raw, data_dir = args.work / "raw", args.work / "tfds"
@@ -115,40 +123,49 @@ def main():
   audio_s = sum(len(c) for c in clips) / RATE
   lengths = [len(c) / RATE for c in clips]
   results = {"clips": len(clips), "audio_s": audio_s, "clip_s": [min(lengths), float(np.mean(lengths)), max(lengths)],
-             "device": args.device, "batch_size": args.batch_size, "cpus": os.cpu_count()}
+             "device": args.device, "batch_size": args.batch_size, "cpus": os.cpu_count(), "parts": sorted(parts)}
   print(f"corpus: {len(clips)} clips, {audio_s:.0f} s of audio", flush=True)
   rates, cpu_rates = {}, {}  # audio-s per wall-s, and per CPU-s of the bare loops
-  for norm in ("layer", "group"):
+  for norm in ("layer", "group") if "group" in parts else ("layer",):
     folder = args.work / f"wav2vec2-base-{norm}norm"
     results[f"parameters_{norm}"] = save_model(folder, norm)
     cache = args.work / f"cache-{norm}"
-    shutil.rmtree(cache, ignore_errors=True)
-    seconds, first_wall, rss, _ = pipeline(folder, data_dir, cache, args.work / f"{norm}-all.log", args.device,
-                                           args.batch_size)
-    rates[f"{norm}/pipeline"] = audio_s / seconds
-    results[f"{norm}/peak_rss_mb"] = rss
-    _, cached_wall, cached_rss, out = pipeline(folder, data_dir, cache, args.work / f"{norm}-cached.log",
-                                               args.device, args.batch_size)
-    assert "computed" not in out and out.count("reused cache entry") == 39, out
-    results[f"{norm}/first_vs_cached_command"] = [first_wall, cached_wall, first_wall / cached_wall]
-    wall, cpu = floor(folder, clips, 1, torch_device)
-    rates[f"{norm}/floor single"], cpu_rates[f"{norm}/floor single"] = audio_s / wall, audio_s / cpu
-    if norm == "layer":
+    if "pipeline" in parts or norm == "group":
+      shutil.rmtree(cache, ignore_errors=True)
+      seconds, first_wall, rss, _ = pipeline(folder, data_dir, cache, args.work / f"{norm}-all.log", args.device,
+                                             args.batch_size)
+      rates[f"{norm}/pipeline"] = audio_s / seconds
+      results[f"{norm}/peak_rss_mb"] = rss
+      if "cached" in parts:
+        _, cached_wall, _, out = pipeline(folder, data_dir, cache, args.work / f"{norm}-cached.log",
+                                          args.device, args.batch_size)
+        assert "computed" not in out and out.count("reused cache entry") == 39, out
+        results[f"{norm}/first_vs_cached_command"] = [first_wall, cached_wall, first_wall / cached_wall]
+    if "single" in parts or norm == "group":
+      wall, cpu = floor(folder, clips, 1, torch_device)
+      rates[f"{norm}/floor single"], cpu_rates[f"{norm}/floor single"] = audio_s / wall, audio_s / cpu
+    if norm == "layer" and "floor" in parts:
       wall, cpu = floor(folder, clips, args.batch_size, torch_device)
       rates["layer/floor batched"], cpu_rates["layer/floor batched"] = audio_s / wall, audio_s / cpu
+    if norm == "layer" and "last" in parts:
       shutil.rmtree(cache, ignore_errors=True)
       seconds, _, _, _ = pipeline(folder, data_dir, cache, args.work / "layer-last.log", args.device,
                                   args.batch_size, layers="layer12")
       rates["layer/pipeline last layer"] = audio_s / seconds
     print(json.dumps(rates, indent=1), flush=True)
-  best = max(rates["layer/floor batched"], rates["layer/floor single"])
-  results.update({
-      "audio_s_per_s": rates, "audio_s_per_cpu_s": cpu_rates, "load_average": os.getloadavg(),
-      "ratios": {"pipeline/floor": rates["layer/pipeline"] / best,
-                 "pipeline/floor batched": rates["layer/pipeline"] / rates["layer/floor batched"],
-                 "pipeline/floor single": rates["layer/pipeline"] / rates["layer/floor single"],
-                 "all layers cost / last layer": rates["layer/pipeline last layer"] / rates["layer/pipeline"],
-                 "group-norm pipeline/floor single": rates["group/pipeline"] / rates["group/floor single"]}})
+  ratios = {}
+  floors = [rates[f] for f in ("layer/floor batched", "layer/floor single") if f in rates]
+  if "layer/pipeline" in rates and floors:
+    ratios["pipeline/floor"] = rates["layer/pipeline"] / max(floors)
+    for name in ("layer/floor batched", "layer/floor single"):
+      if name in rates:
+        ratios[f"pipeline/{name.split('/')[1]}"] = rates["layer/pipeline"] / rates[name]
+  if "layer/pipeline last layer" in rates and "layer/pipeline" in rates:
+    ratios["all layers cost / last layer"] = rates["layer/pipeline last layer"] / rates["layer/pipeline"]
+  if "group/pipeline" in rates:
+    ratios["group-norm pipeline/floor single"] = rates["group/pipeline"] / rates["group/floor single"]
+  results.update({"audio_s_per_s": rates, "audio_s_per_cpu_s": cpu_rates, "load_average": os.getloadavg(),
+                  "ratios": ratios})
   print(json.dumps(results, indent=1))
   (args.work / "results.json").write_text(json.dumps(results, indent=1))
 

@@ -7,7 +7,7 @@ each adding its own steps to build, translate and start).
 
     ReadSplits -> SkipCached -> BatchBySimilarLength -> EmbedBatch -> WriteChunk ─┐
     chunks of earlier runs -> ReadChunk ───────────────────────────────────────────┴─ Flatten
-      -> key by (entry, sha256(example_id) mod shards) -> GroupByKey -> WriteShard ─┐
+      -> keyed by (entry, sha256(example_id) mod shards) -> GroupByKey -> WriteShard ─┐
     EmbedBatch's failures, one marker per entry ────────────────────────────────────┴─ Flatten
       -> GroupByKey by entry -> Finalize
 
@@ -276,7 +276,8 @@ class Entry:
 
 
 class WriteChunk(CacheWriter):
-  """Makes a batch's records of one entry durable at once (see cache.py), then passes them on one by one."""
+  """Makes a batch's records of one entry durable at once (see cache.py), then passes them on grouped by
+  final shard: ((entry index, shard index), [(example_id, record)])."""
 
   def __init__(self, entries: list[Entry]):
     super().__init__()
@@ -288,22 +289,29 @@ class WriteChunk(CacheWriter):
     path = cache.chunk_path(entry.folder, entry.source, [example_id for example_id, _ in records])
     cache.write_records(path, [record for _, record in records])
     cache.step("chunk-written")
-    for pair in records:
-      yield i, pair
+    yield from by_shard(i, entry.shards, records)
 
 
-def read_chunk(indexed: tuple[int, str]):
-  """A chunk's (entry index, (example_id, record)) pairs, all or none: a chunk that vanished since the run
-  was planned (another run finished the entry) or cannot be read is skipped whole, so its examples are
-  embedded again (SkipCached's side input is this same read)."""
+def by_shard(i: int, shards: int, records) -> list:
+  """((i, shard index), [(example_id, record)]) per final shard the records fall in: the records travel
+  to the shard writers a chunk's worth at a time, not one by one."""
+  grouped = {}
+  for example_id, record in records:
+    grouped.setdefault(cache.shard_index(example_id, shards), []).append((example_id, record))
+  return [((i, index), pairs) for index, pairs in sorted(grouped.items())]
+
+
+def read_chunk(indexed: tuple[int, str], entries: list[Entry]):
+  """A chunk's records grouped by final shard (as WriteChunk passes them on), all or none: a chunk that
+  vanished since the run was planned (another run finished the entry) or cannot be read is skipped whole,
+  so its examples are embedded again (SkipCached's side input is this same read)."""
   i, path = indexed
   try:
     pairs = [(cache_format.example_id_of(record), record) for record in cache.read_records(path)]
   except Exception as error:  # pylint: disable=broad-except  # a work file: whatever is wrong, it is redone
     print(f"chunk {path} not used ({error}); its examples are embedded again", file=sys.stderr, flush=True)
     return
-  for pair in pairs:
-    yield i, pair
+  yield from by_shard(i, entries[i].shards, pairs)
 
 
 class WriteShard(CacheWriter):
@@ -314,10 +322,10 @@ class WriteShard(CacheWriter):
     self.entries, self.frame_level = entries, frame_level
 
   def process(self, grouped):
-    (i, index), records = grouped
+    (i, index), groups = grouped
     entry = self.entries[i]
     unique = {}
-    for example_id, record in sorted(records):
+    for example_id, record in sorted(pair for pairs in groups for pair in pairs):
       unique.setdefault(example_id, record)
     shapes = [cache_format.parse(record)["embedding"].shape for record in unique.values()]
     dims = {shape[1:] if self.frame_level else shape for shape in shapes}
@@ -376,11 +384,13 @@ def embed_entries(pipeline, builder, todo: dict, cache_root: str, sources: dict,
   entries = [Entry(key, str(key.path(cache_root)), sources[key.split],
                    cache.num_shards(sources[key.split]["examples"], settings["examples_per_shard"])) for key in keys]
   chunk_files = [(i, str(path)) for i, key in enumerate(keys) for path in sorted(map(str, chunks.get(key, [])))]
-  earlier = (pipeline
-             | "Chunks" >> beam.Create(chunk_files)
-             | "ReadChunk" >> beam.FlatMap(read_chunk))
-  done = ([beam.pvalue.AsDict(earlier | "ChunkIds" >> beam.Map(lambda item: ((item[0], item[1][0]), None)))]
-          if chunk_files else [])
+  earlier, done = [], []  # a first run has no chunks, and no steps for them
+  if chunk_files:
+    earlier = [pipeline
+               | "Chunks" >> beam.Create(chunk_files)
+               | "ReadChunk" >> beam.FlatMap(read_chunk, entries)]
+    done = [beam.pvalue.AsDict(earlier[0] | "ChunkIds" >> beam.FlatMap(
+        lambda item: [((item[0][0], example_id), None) for example_id, _ in item[1]]))]
   per_split = {split: [i for i, key in enumerate(keys) if key.split == split] for split in todo}
   max_batch_samples = int(settings["max_batch_seconds"] * settings["input_rate"])
   embedded = (pipeline
@@ -393,14 +403,12 @@ def embed_entries(pipeline, builder, todo: dict, cache_root: str, sources: dict,
                   settings["pooling"], settings["input_rate"], settings["record_failures"],
                   settings["store_dtype"])).with_outputs("failed", main="records"))
   new = embedded.records | "WriteChunk" >> beam.ParDo(WriteChunk(entries))
-  shards = ((new, earlier)
+  shards = ((new, *earlier)
             | "AllRecords" >> beam.Flatten()
-            | "AssignShard" >> beam.Map(lambda item: ((item[0], cache.shard_index(item[1][0], entries[item[0]].shards)),
-                                                      item[1]))
             | "GroupShard" >> beam.GroupByKey()
             | "WriteShard" >> beam.ParDo(WriteShard(entries, settings["pooling"] == "none")))
   failed = embedded.failed | "Failed" >> beam.Map(lambda item: (item[0], ("failed", item[1])))
-  markers = pipeline | "Entries" >> beam.Create([(i, ("entry", None)) for i in range(len(entries))])
+  markers = pipeline | "Entries" >> beam.Create([(i, ("entry", None)) for i in range(len(entries))], reshuffle=False)
   _ = ((markers, shards, failed)
        | "Outcomes" >> beam.Flatten()
        | "GroupEntry" >> beam.GroupByKey()
