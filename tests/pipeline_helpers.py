@@ -49,6 +49,15 @@ class TwoLayers(LogMel):
     return {layer: {"mel": mel, "doubled": doubled}[layer] for layer in layers}
 
 
+class FailsOnHigh(LogMel):
+  """`logmel` that raises, as a broken model would, on any batch holding a clip above HIGH_HZ."""
+
+  def embed(self, waveforms, layers=("logmel",)):
+    if any(is_high(w) for w in waveforms):
+      raise ValueError("this model cannot take that clip")
+    return super().embed(waveforms, layers)
+
+
 class DiesAfter(LogMel):
   """`logmel` that kills the process on the model call after the first $DIE_AFTER."""
 

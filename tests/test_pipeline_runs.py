@@ -193,6 +193,20 @@ def test_nan_output_fails_the_example_or_is_recorded_when_asked(tone_dataset, tm
   assert re.search(r"failed: " + "|".join(sorted(high)), out)
 
 
+def test_a_model_that_raises_stops_the_run_naming_the_batch(tone_dataset, tmp_path, monkeypatch):
+  """The model runs in a thread of its own: its error still ends the run, names the batch's examples, and
+  nothing is marked complete."""
+  _, written, _, data_dir = tone_dataset
+  pipeline_helpers.register("fails_on_high", "FailsOnHigh", patch=monkeypatch)
+  high = {i for i, s in written.items() if pipeline_helpers.is_high(s.astype(np.float32) / 32768)}
+  with pytest.raises(Exception, match=r"fails_on_high failed on a batch of 1 examples \((\S+)\): this model "
+                                      r"cannot take that clip") as raised:
+    embed("--task", TASK, "--data_dir", data_dir, "--model", "fails_on_high", "--batch_size", 1,
+          "--cache", tmp_path / "cache")
+  assert re.search(r"failed on a batch of 1 examples \((\S+)\)", str(raised.value)).group(1) in high
+  assert not list((tmp_path / "cache").rglob(cache.COMPLETE))
+
+
 def test_entry_of_another_fingerprint_is_never_reused(tone_dataset, reference, tmp_path, monkeypatch):
   root = tmp_path / "cache"
   shutil.copytree(reference[0], root)
