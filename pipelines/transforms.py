@@ -5,13 +5,14 @@ entry (split, layer) flows through the same steps, its elements keyed by the ent
 the same steps for one entry or a hundred (a branch per entry made 39 of them for 13 layers x 3 splits,
 each adding its own steps to build, translate and start).
 
-    ReadSplits -> SkipCached -> BatchBySimilarLength -> EmbedBatch -> WriteChunk ─┐
+    ReadSplits -> [SkipCached] -> BatchBySimilarLength -> EmbedBatch -> WriteChunk ─┐
     chunks of earlier runs -> ReadChunk ───────────────────────────────────────────┴─ Flatten
       -> keyed by (entry, sha256(example_id) mod shards) -> GroupByKey -> WriteShard ─┐
     EmbedBatch's failures, one marker per entry ────────────────────────────────────┴─ Flatten
       -> GroupByKey by entry -> Finalize
 
-See pipelines/cache.py for why batches go to chunks first and how the final shards are laid out.
+([SkipCached] and the chunk reading only when earlier runs left chunks.) See pipelines/cache.py for why
+batches go to chunks first and how the final shards are laid out.
 """
 
 import collections
@@ -67,7 +68,8 @@ def load_model(name: str, device: str, shared: beam_shared.Shared, built=None):
 def to_float(audio: np.ndarray) -> np.ndarray:
   """TFDS audio (int16 in this package's builders) as float32 in [-1, 1]."""
   if np.issubdtype(audio.dtype, np.integer):
-    return audio.astype(np.float32) / float(np.iinfo(audio.dtype).max + 1)
+    # one pass; the scale is a power of two, so the values are those of a cast then a division
+    return np.multiply(audio, np.float32(1.0 / (np.iinfo(audio.dtype).max + 1)), dtype=np.float32)
   return audio.astype(np.float32)
 
 
@@ -393,9 +395,10 @@ def embed_entries(pipeline, builder, todo: dict, cache_root: str, sources: dict,
         lambda item: [((item[0][0], example_id), None) for example_id, _ in item[1]]))]
   per_split = {split: [i for i, key in enumerate(keys) if key.split == split] for split in todo}
   max_batch_samples = int(settings["max_batch_seconds"] * settings["input_rate"])
-  embedded = (pipeline
-              | "Read" >> read_splits(builder, sorted(todo), settings["read_parallelism"])
-              | "SkipCached" >> beam.ParDo(SkipCached(per_split, {i for i, _ in chunk_files}), *done)
+  examples = pipeline | "Read" >> read_splits(builder, sorted(todo), settings["read_parallelism"])
+  if chunk_files:  # a first run has nothing to skip
+    examples = examples | "SkipCached" >> beam.ParDo(SkipCached(per_split, {i for i, _ in chunk_files}), *done)
+  embedded = (examples
               | "Batch" >> beam.ParDo(batching.BatchBySimilarLength(
                   audio_length, settings["batch_size"], settings["max_padding"], max_batch_samples))
               | "Embed" >> beam.ParDo(EmbedBatch(
