@@ -56,8 +56,8 @@ class BatchBySimilarLength(beam.DoFn):
       batch = partial.pop(0)
       out.append(batch)
       count, samples = count - len(batch), samples - sum(h[0] for h in batch)
-    self.held = sorted((h for batch in partial for h in batch), key=lambda held: held[1])
-    self.held = [(length, arrival, element) for arrival, (length, _, element) in enumerate(self.held)]
+    kept = sorted((held for batch in partial for held in batch), key=lambda held: held[1])  # arrival order
+    self.held = [(length, arrival, element) for arrival, (length, _, element) in enumerate(kept)]
     self.held_samples = samples
     for batch in out:
       yield [element for _, _, element in batch]

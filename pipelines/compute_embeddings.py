@@ -183,10 +183,6 @@ def plan(args, beam_args, model=None) -> Plan:
   """What to compute and what to reuse; `model`, when complete_entries already built it, is not built again."""
   options = beam_options(beam_args)
 
-  from apache_beam.options.pipeline_options import StandardOptions  # pylint: disable=import-outside-toplevel
-  from apache_beam.runners import runner as beam_runner  # pylint: disable=import-outside-toplevel
-  from apache_beam.runners.direct import direct_runner  # pylint: disable=import-outside-toplevel
-  from apache_beam.runners.portability import fn_api_runner, prism_runner  # pylint: disable=import-outside-toplevel
   from apache_beam.utils import shared as beam_shared  # pylint: disable=import-outside-toplevel
 
   from nossbench.pipelines import transforms  # pylint: disable=import-outside-toplevel
@@ -196,10 +192,7 @@ def plan(args, beam_args, model=None) -> Plan:
   shared = beam_shared.Shared()
   device = launcher_device(args)
   model = transforms.load_model(args.model, device, shared, built=model if device == "cpu" else None)
-  runner = beam_runner.create_runner(options.view_as(StandardOptions).runner or "DirectRunner")
-  local = (direct_runner.SwitchingDirectRunner, direct_runner.BundleBasedDirectRunner, fn_api_runner.FnApiRunner,
-           prism_runner.PrismRunner)
-  if args.device == "cpu" or isinstance(runner, local):
+  if args.device == "cpu" or runner_name(options) in LOCAL_RUNNERS:
     # The workers' device is known here (the CPU, or this machine's for runners that run here): refuse
     # now what they would fail on inside Beam (#dtype=float16 on a CPU, --device gpu without a GPU).
     model.check_device(device_lib.resolve(args.device, model.framework, args.model))
@@ -310,14 +303,23 @@ def run(p: Plan):
   return result
 
 
+# Runners whose workers run on this machine (Beam's names, lower case, without "Runner").
+LOCAL_RUNNERS = ("direct", "switchingdirect", "bundlebaseddirect", "fnapi", "prism")
+
+
+def runner_name(options) -> str:
+  """The runner's name as Beam resolves it (case-insensitive, "Runner" optional): e.g. "direct", "dataflow"."""
+  from apache_beam.options.pipeline_options import StandardOptions  # pylint: disable=import-outside-toplevel
+
+  return (options.view_as(StandardOptions).runner or "DirectRunner").lower().removesuffix("runner")
+
+
 def in_process(options) -> bool:
   """Whether the pipeline's steps run in this process (DirectRunner in memory or in threads), where
   they can draw the command's progress bar; other workers print a progress line every 30 s instead."""
   from apache_beam.options.pipeline_options import DirectOptions  # pylint: disable=import-outside-toplevel
-  from apache_beam.options.pipeline_options import StandardOptions  # pylint: disable=import-outside-toplevel
 
-  runner = (options.view_as(StandardOptions).runner or "DirectRunner").lower().removesuffix("runner")
-  return runner in ("direct", "switchingdirect") and \
+  return runner_name(options) in ("direct", "switchingdirect") and \
       options.view_as(DirectOptions).direct_running_mode != "multi_processing"
 
 
